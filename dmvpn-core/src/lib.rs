@@ -1,0 +1,6 @@
+//! The DMVPN hub/spoke `Node` composing GRE, NHRP and ESP (and later IKEv2 and EIGRP).
+//!
+//! **Status: not yet implemented.** This crate will hold `dmvpn_core::Node` (one DMVPN tunnel
+//! interface of one router, hub or spoke, phases 1-3), the overlay forwarding table, the
+//! network simulator (`sim`, feature `sim`) and the `dmvpnd` binary.
+#![forbid(unsafe_code)]
