@@ -1,6 +1,11 @@
 //! The DMVPN hub/spoke `Node` composing GRE, NHRP and ESP (and later IKEv2 and EIGRP).
 //!
-//! **Status: not yet implemented.** This crate will hold `dmvpn_core::Node` (one DMVPN tunnel
+//! **Status: in progress.** This crate will hold `dmvpn_core::Node` (one DMVPN tunnel
 //! interface of one router, hub or spoke, phases 1-3), the overlay forwarding table, the
-//! network simulator (`sim`, feature `sim`) and the `dmvpnd` binary.
+//! network simulator (`sim`, feature `sim`) and the `dmvpnd` binary. The boundary types a
+//! driver uses are in [`io`].
 #![forbid(unsafe_code)]
+
+pub mod io;
+
+pub use io::{Datagram, Transmit, UnderlayProtocol};
