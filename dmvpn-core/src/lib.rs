@@ -6,6 +6,7 @@
 //! driver uses are in [`io`].
 #![forbid(unsafe_code)]
 
+pub mod fib;
 pub mod io;
 
 pub use io::{Datagram, Transmit, UnderlayProtocol};
