@@ -6,7 +6,9 @@
 //! driver uses are in [`io`].
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod fib;
 pub mod io;
+pub mod overlay;
 
 pub use io::{Datagram, Transmit, UnderlayProtocol};
