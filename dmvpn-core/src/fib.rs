@@ -121,9 +121,19 @@ impl Candidates {
         let best = self.routes.first()?;
         Some(match nhrp {
             Some(&(_, nh)) if best.0 != RouteSource::Nhrp && best.0 != RouteSource::Connected => {
-                Lookup { prefix, next_hop: nh, source: RouteSource::Nhrp, overridden: true }
+                Lookup {
+                    prefix,
+                    next_hop: nh,
+                    source: RouteSource::Nhrp,
+                    overridden: true,
+                }
             }
-            _ => Lookup { prefix, next_hop: best.1, source: best.0, overridden: false },
+            _ => Lookup {
+                prefix,
+                next_hop: best.1,
+                source: best.0,
+                overridden: false,
+            },
         })
     }
 }
@@ -199,7 +209,9 @@ impl Fib {
         prefix: &P,
         source: RouteSource,
     ) -> bool {
-        let Some(c) = map.get_mut(prefix) else { return false };
+        let Some(c) = map.get_mut(prefix) else {
+            return false;
+        };
         let removed = c.remove(source);
         if c.routes.is_empty() {
             map.remove(prefix);
@@ -227,7 +239,10 @@ impl Fib {
             IpNet::V4(p) => self.v4.get(&p)?,
             IpNet::V6(p) => self.v6.get(&p)?,
         };
-        c.routes.iter().find(|(s, _)| *s == source).map(|(_, nh)| *nh)
+        c.routes
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map(|(_, nh)| *nh)
     }
 
     /// Every installed route (all sources), IPv4 first, in prefix order: for `show ip route`.
@@ -274,9 +289,21 @@ mod tests {
     #[test]
     fn longest_prefix_wins_across_sources() {
         let mut fib = Fib::new();
-        fib.insert(net("10.0.0.0/24"), RouteSource::Connected, NextHop::TunnelConnected);
-        fib.insert(net("192.168.0.0/16"), RouteSource::Static, NextHop::Tunnel(ip("10.0.0.1")));
-        fib.insert(net("192.168.2.0/24"), RouteSource::Nhrp, NextHop::Tunnel(ip("10.0.0.12")));
+        fib.insert(
+            net("10.0.0.0/24"),
+            RouteSource::Connected,
+            NextHop::TunnelConnected,
+        );
+        fib.insert(
+            net("192.168.0.0/16"),
+            RouteSource::Static,
+            NextHop::Tunnel(ip("10.0.0.1")),
+        );
+        fib.insert(
+            net("192.168.2.0/24"),
+            RouteSource::Nhrp,
+            NextHop::Tunnel(ip("10.0.0.12")),
+        );
         let l = fib.lookup(ip("192.168.2.7")).unwrap();
         assert_eq!(l.prefix, net("192.168.2.0/24"));
         assert_eq!(l.next_hop, NextHop::Tunnel(ip("10.0.0.12")));
@@ -284,7 +311,10 @@ mod tests {
         assert!(!l.overridden);
         let l = fib.lookup(ip("192.168.3.7")).unwrap();
         assert_eq!(l.next_hop, NextHop::Tunnel(ip("10.0.0.1")));
-        assert_eq!(fib.lookup(ip("10.0.0.12")).unwrap().next_hop, NextHop::TunnelConnected);
+        assert_eq!(
+            fib.lookup(ip("10.0.0.12")).unwrap().next_hop,
+            NextHop::TunnelConnected
+        );
         assert_eq!(fib.lookup(ip("172.16.0.1")), None);
         assert_eq!(fib.len(), 3);
     }
@@ -293,16 +323,26 @@ mod tests {
     fn distance_selects_and_nhrp_overrides_next_hop_of_same_prefix() {
         let mut fib = Fib::new();
         let p = net("192.168.2.0/24");
-        fib.insert(p, RouteSource::Protocol { distance: 90 }, NextHop::Tunnel(ip("10.0.0.1")));
+        fib.insert(
+            p,
+            RouteSource::Protocol { distance: 90 },
+            NextHop::Tunnel(ip("10.0.0.1")),
+        );
         fib.insert(p, RouteSource::Static, NextHop::Tunnel(ip("10.0.0.2")));
-        assert_eq!(fib.lookup(ip("192.168.2.1")).unwrap().next_hop, NextHop::Tunnel(ip("10.0.0.2")));
+        assert_eq!(
+            fib.lookup(ip("192.168.2.1")).unwrap().next_hop,
+            NextHop::Tunnel(ip("10.0.0.2"))
+        );
         fib.insert(p, RouteSource::Nhrp, NextHop::Tunnel(ip("10.0.0.12")));
         let l = fib.lookup(ip("192.168.2.1")).unwrap();
         assert_eq!(l.next_hop, NextHop::Tunnel(ip("10.0.0.12")));
         assert!(l.overridden);
         assert!(fib.remove(p, RouteSource::Nhrp));
         assert!(!fib.remove(p, RouteSource::Nhrp));
-        assert_eq!(fib.lookup(ip("192.168.2.1")).unwrap().next_hop, NextHop::Tunnel(ip("10.0.0.2")));
+        assert_eq!(
+            fib.lookup(ip("192.168.2.1")).unwrap().next_hop,
+            NextHop::Tunnel(ip("10.0.0.2"))
+        );
         assert_eq!(fib.len(), 2);
     }
 
@@ -312,7 +352,10 @@ mod tests {
         let p = net("10.0.0.0/24");
         fib.insert(p, RouteSource::Connected, NextHop::TunnelConnected);
         fib.insert(p, RouteSource::Nhrp, NextHop::Tunnel(ip("10.0.0.9")));
-        assert_eq!(fib.lookup(ip("10.0.0.5")).unwrap().next_hop, NextHop::TunnelConnected);
+        assert_eq!(
+            fib.lookup(ip("10.0.0.5")).unwrap().next_hop,
+            NextHop::TunnelConnected
+        );
     }
 
     #[test]
@@ -320,7 +363,10 @@ mod tests {
         let mut fib = Fib::new();
         assert!(fib.insert(net("2001:db8:1::1/48"), RouteSource::Static, NextHop::Lan));
         assert!(!fib.insert(net("2001:db8:1::/48"), RouteSource::Static, NextHop::Lan));
-        assert_eq!(fib.get(net("2001:db8:1::/48"), RouteSource::Static), Some(NextHop::Lan));
+        assert_eq!(
+            fib.get(net("2001:db8:1::/48"), RouteSource::Static),
+            Some(NextHop::Lan)
+        );
         let l = fib.lookup(ip("2001:db8:1:2::5")).unwrap();
         assert_eq!(l.prefix, net("2001:db8:1::/48"));
         assert_eq!(fib.routes().count(), 1);
