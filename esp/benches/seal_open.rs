@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the seal/open benchmark.
+fn main() {}
