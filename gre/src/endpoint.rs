@@ -1,7 +1,6 @@
 //! The multipoint GRE endpoint: one mGRE tunnel interface, sans-IO.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::wire::{self, Packet, ProtocolType, Repr};
@@ -99,7 +98,9 @@ pub struct Decapsulated<'a> {
 ///
 /// * No allocation per packet: per-peer sequence state lives in two maps (outbound next number,
 ///   inbound last accepted), each bounded by [`Config::max_peers`]; a map only grows when a new
-///   peer appears. Without sequencing, the endpoint keeps no per-peer state at all.
+///   peer appears. Without sequencing, the endpoint keeps no per-peer state at all. The maps
+///   are B-trees: deterministic (no randomly seeded hasher), with O(log n) worst-case lookups
+///   whatever source addresses the network makes up.
 /// * A dropped packet changes nothing but one counter in [`Stats`]; a failed encapsulation
 ///   consumes no sequence number.
 ///
@@ -125,20 +126,20 @@ pub struct Decapsulated<'a> {
 pub struct Endpoint<A = IpAddr> {
     config: Config,
     /// Next sequence number to send, per destination peer.
-    tx_sequence: HashMap<A, u32>,
+    tx_sequence: BTreeMap<A, u32>,
     /// Last sequence number accepted, per source peer.
-    rx_sequence: HashMap<A, u32>,
+    rx_sequence: BTreeMap<A, u32>,
     stats: Stats,
 }
 
-impl<A: Copy + Eq + Hash> Endpoint<A> {
+impl<A: Copy + Ord> Endpoint<A> {
     /// A new endpoint; fails if the configuration does not [validate](Config::validate).
     pub fn new(config: Config) -> Result<Self, ApiError> {
         config.validate()?;
         Ok(Self {
             config,
-            tx_sequence: HashMap::new(),
-            rx_sequence: HashMap::new(),
+            tx_sequence: BTreeMap::new(),
+            rx_sequence: BTreeMap::new(),
             stats: Stats::default(),
         })
     }
@@ -208,11 +209,28 @@ impl<A: Copy + Eq + Hash> Endpoint<A> {
         buf: &'b mut [u8],
         payload_start: usize,
     ) -> Result<&'b mut [u8], ApiError> {
-        let repr = self.next_header(to, protocol_type)?;
-        let packet = repr.encapsulate(buf, payload_start)?;
-        if let Some(sequence) = repr.sequence {
-            self.tx_sequence.insert(to, sequence.wrapping_add(1));
-        }
+        let mut repr = Repr {
+            protocol_type,
+            checksum: self.config.checksum,
+            key: self.config.key,
+            sequence: None,
+        };
+        let packet = if !self.config.send_sequence {
+            repr.encapsulate(buf, payload_start)?
+        } else if let Some(next) = self.tx_sequence.get_mut(&to) {
+            repr.sequence = Some(*next);
+            let packet = repr.encapsulate(buf, payload_start)?;
+            *next = next.wrapping_add(1);
+            packet
+        } else if self.tx_sequence.len() >= self.config.max_peers {
+            return Err(ApiError::PeerTableFull);
+        } else {
+            // RFC 2890 §2.2: "The first datagram is sent with a sequence number of 0."
+            repr.sequence = Some(0);
+            let packet = repr.encapsulate(buf, payload_start)?;
+            self.tx_sequence.insert(to, 1);
+            packet
+        };
         self.stats.tx_packets += 1;
         Ok(packet)
     }

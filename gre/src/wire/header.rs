@@ -1,6 +1,6 @@
 //! The fixed 4-octet GRE base header (RFC 2784 §2.1) as a zerocopy type, and its bit layout.
 
-use zerocopy::network_endian::{U16, U32};
+use zerocopy::network_endian::U16;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use super::ProtocolType;
@@ -67,24 +67,28 @@ impl BaseHeader {
     pub const LEN: usize = 4;
 
     /// Bit 0, Checksum Present: a Checksum and a Reserved1 field follow (RFC 2784 §2.2).
+    #[inline]
     #[must_use]
     pub fn checksum_present(&self) -> bool {
         self.flags_version.get() & FLAG_CHECKSUM != 0
     }
 
     /// Bit 2, Key Present: a 32-bit Key follows (RFC 2890 §2.1).
+    #[inline]
     #[must_use]
     pub fn key_present(&self) -> bool {
         self.flags_version.get() & FLAG_KEY != 0
     }
 
     /// Bit 3, Sequence Number Present: a 32-bit Sequence Number follows (RFC 2890 §2.2).
+    #[inline]
     #[must_use]
     pub fn sequence_present(&self) -> bool {
         self.flags_version.get() & FLAG_SEQUENCE != 0
     }
 
     /// The 3-bit Version field (RFC 2784 §2.3.1).
+    #[inline]
     #[must_use]
     pub fn version(&self) -> u8 {
         // Masked to 3 bits, so the cast is lossless.
@@ -92,18 +96,21 @@ impl BaseHeader {
     }
 
     /// The Reserved0 bits (bits 1 and 4-12 in place, K and S masked out).
+    #[inline]
     #[must_use]
     pub fn reserved0(&self) -> u16 {
         self.flags_version.get() & (RESERVED0_DISCARD | RESERVED0_IGNORED)
     }
 
     /// The Protocol Type (RFC 2784 §2.4).
+    #[inline]
     #[must_use]
     pub fn protocol_type(&self) -> ProtocolType {
         ProtocolType(self.protocol_type.get())
     }
 
     /// Number of optional 32-bit words that follow: Checksum+Reserved1, Key, Sequence Number.
+    #[inline]
     #[must_use]
     pub fn optional_words(&self) -> usize {
         usize::from(self.checksum_present())
@@ -112,11 +119,9 @@ impl BaseHeader {
     }
 
     /// The complete header length implied by the flags: 4, 8, 12 or 16 octets.
+    #[inline]
     #[must_use]
     pub fn header_len(&self) -> usize {
         Self::LEN + 4 * self.optional_words()
     }
 }
-
-/// One optional 32-bit word of the header (Checksum+Reserved1, Key or Sequence Number).
-pub type OptionalWord = U32;

@@ -2,11 +2,8 @@
 
 use core::fmt;
 
-use zerocopy::FromBytes;
-
 use super::header::{
-    BaseHeader, FLAG_CHECKSUM, FLAG_KEY, FLAG_SEQUENCE, OptionalWord, RESERVED0_DISCARD,
-    RESERVED0_IGNORED,
+    BaseHeader, FLAG_CHECKSUM, FLAG_KEY, FLAG_SEQUENCE, RESERVED0_DISCARD, RESERVED0_IGNORED,
 };
 use super::{Error, Layer, ProtocolType};
 use crate::checksum;
@@ -25,7 +22,10 @@ use crate::checksum;
 pub struct Packet<'a> {
     bytes: &'a [u8],
     base: &'a BaseHeader,
-    optional: &'a [OptionalWord],
+    /// Checksum and Reserved1 as one word, if C is set.
+    checksum_word: Option<u32>,
+    key: Option<u32>,
+    sequence: Option<u32>,
     payload: &'a [u8],
 }
 
@@ -43,12 +43,16 @@ impl<'a> Packet<'a> {
     ///    there → else [`Error::Truncated`].
     ///
     /// The checksum is *not* verified here (see [`Repr::parse`]).
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<Self, Error> {
-        let (base, rest) = BaseHeader::ref_from_prefix(buf).map_err(|_| Error::Truncated {
-            layer: Layer::Gre,
-            needed: BaseHeader::LEN,
-            got: buf.len(),
-        })?;
+        let Some((base, rest)) = buf.split_first_chunk::<{ BaseHeader::LEN }>() else {
+            return Err(Error::Truncated {
+                layer: Layer::Gre,
+                needed: BaseHeader::LEN,
+                got: buf.len(),
+            });
+        };
+        let base: &BaseHeader = zerocopy::transmute_ref!(base);
         let version = base.version();
         if version != 0 {
             return Err(Error::Unsupported {
@@ -65,52 +69,70 @@ impl<'a> Packet<'a> {
                 bits: discard,
             });
         }
-        let words = base.optional_words();
-        let (optional, payload) = <[OptionalWord]>::ref_from_prefix_with_elems(rest, words)
-            .map_err(|_| Error::Truncated {
-                layer: Layer::Gre,
-                needed: base.header_len(),
-                got: buf.len(),
-            })?;
+        let truncated = Error::Truncated {
+            layer: Layer::Gre,
+            needed: base.header_len(),
+            got: buf.len(),
+        };
+        let mut rest = rest;
+        let mut take = |present: bool| -> Result<Option<u32>, Error> {
+            if !present {
+                return Ok(None);
+            }
+            let (word, tail) = rest.split_first_chunk::<4>().ok_or(truncated)?;
+            rest = tail;
+            Ok(Some(u32::from_be_bytes(*word)))
+        };
+        let checksum_word = take(base.checksum_present())?;
+        let key = take(base.key_present())?;
+        let sequence = take(base.sequence_present())?;
         Ok(Self {
             bytes: buf,
             base,
-            optional,
-            payload,
+            checksum_word,
+            key,
+            sequence,
+            payload: rest,
         })
     }
 
     /// The zerocopy base header.
+    #[inline]
     #[must_use]
     pub fn base_header(&self) -> &'a BaseHeader {
         self.base
     }
 
     /// The raw first 16-bit word: C, Reserved0, K, S and Version bits.
+    #[inline]
     #[must_use]
     pub fn flags(&self) -> u16 {
         self.base.flags_version.get()
     }
 
     /// C bit: Checksum and Reserved1 are present (RFC 2784 §2.2).
+    #[inline]
     #[must_use]
     pub fn checksum_present(&self) -> bool {
         self.base.checksum_present()
     }
 
     /// K bit: a Key is present (RFC 2890 §2).
+    #[inline]
     #[must_use]
     pub fn key_present(&self) -> bool {
         self.base.key_present()
     }
 
     /// S bit: a Sequence Number is present (RFC 2890 §2).
+    #[inline]
     #[must_use]
     pub fn sequence_present(&self) -> bool {
         self.base.sequence_present()
     }
 
     /// The Version field; always 0 in a parsed packet.
+    #[inline]
     #[must_use]
     pub fn version(&self) -> u8 {
         self.base.version()
@@ -118,30 +140,35 @@ impl<'a> Packet<'a> {
 
     /// Reserved0 bits 6-12 as received, in place (mask `0x03f8`). RFC 2784 §2.3 says they MUST
     /// be ignored on receipt, so `parse` accepts them; [`Repr`] drops them and sends zero.
+    #[inline]
     #[must_use]
     pub fn reserved0(&self) -> u16 {
         self.flags() & RESERVED0_IGNORED
     }
 
     /// The Protocol Type of the payload (RFC 2784 §2.4).
+    #[inline]
     #[must_use]
     pub fn protocol_type(&self) -> ProtocolType {
         self.base.protocol_type()
     }
 
     /// The stored Checksum field as received (RFC 2784 §2.5), if C is set. Not verified.
+    #[inline]
     #[must_use]
     pub fn checksum(&self) -> Option<u16> {
         self.checksum_word().map(|w| (w >> 16) as u16)
     }
 
     /// The Reserved1 field (RFC 2784 §2.6), if C is set. Sent as zero; ignored on receipt.
+    #[inline]
     #[must_use]
     pub fn reserved1(&self) -> Option<u16> {
         self.checksum_word().map(|w| (w & 0xffff) as u16)
     }
 
     /// Whether the checksum verifies over header and payload, `None` when C is clear.
+    #[inline]
     #[must_use]
     pub fn checksum_valid(&self) -> Option<bool> {
         self.checksum_present()
@@ -149,51 +176,42 @@ impl<'a> Packet<'a> {
     }
 
     /// The Key (RFC 2890 §2.1), if K is set.
+    #[inline]
     #[must_use]
     pub fn key(&self) -> Option<u32> {
-        if !self.key_present() {
-            return None;
-        }
-        self.word(usize::from(self.checksum_present()))
+        self.key
     }
 
     /// The Sequence Number (RFC 2890 §2.2), if S is set.
+    #[inline]
     #[must_use]
     pub fn sequence(&self) -> Option<u32> {
-        if !self.sequence_present() {
-            return None;
-        }
-        self.word(usize::from(self.checksum_present()) + usize::from(self.key_present()))
+        self.sequence
     }
 
     /// Length of the header: 4 octets plus 4 per optional word.
+    #[inline]
     #[must_use]
     pub fn header_len(&self) -> usize {
-        BaseHeader::LEN + 4 * self.optional.len()
+        self.bytes.len() - self.payload.len()
     }
 
     /// The payload after the header (possibly empty).
+    #[inline]
     #[must_use]
     pub fn payload(&self) -> &'a [u8] {
         self.payload
     }
 
     /// The whole packet as given to [`Packet::parse`].
+    #[inline]
     #[must_use]
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
     }
 
     fn checksum_word(&self) -> Option<u32> {
-        if self.checksum_present() {
-            self.word(0)
-        } else {
-            None
-        }
-    }
-
-    fn word(&self, index: usize) -> Option<u32> {
-        self.optional.get(index).map(|w| w.get())
+        self.checksum_word
     }
 }
 
@@ -251,6 +269,7 @@ impl Repr {
     pub const MAX_HEADER_LEN: usize = 16;
 
     /// A plain RFC 2784 header for `protocol_type`: no checksum, key or sequence number.
+    #[inline]
     #[must_use]
     pub const fn new(protocol_type: ProtocolType) -> Self {
         Self {
@@ -262,6 +281,7 @@ impl Repr {
     }
 
     /// The same header with a Key (RFC 2890 §2.1).
+    #[inline]
     #[must_use]
     pub const fn with_key(mut self, key: u32) -> Self {
         self.key = Some(key);
@@ -269,6 +289,7 @@ impl Repr {
     }
 
     /// The same header with a Sequence Number (RFC 2890 §2.2).
+    #[inline]
     #[must_use]
     pub const fn with_sequence(mut self, sequence: u32) -> Self {
         self.sequence = Some(sequence);
@@ -276,6 +297,7 @@ impl Repr {
     }
 
     /// The same header with the Checksum Present bit (RFC 2784 §2.2).
+    #[inline]
     #[must_use]
     pub const fn with_checksum(mut self) -> Self {
         self.checksum = true;
@@ -285,6 +307,7 @@ impl Repr {
     /// Reads the header of a validated packet, verifying the checksum when present
     /// ([`Error::Checksum`] if it does not verify, RFC 2784 §2.5). Reserved0 bits 6-12 and
     /// Reserved1 are ignored, as RFC 2784 §2.3 and §2.6 ask.
+    #[inline]
     pub fn parse(packet: &Packet<'_>) -> Result<Self, Error> {
         if packet.checksum_valid() == Some(false) {
             return Err(Error::Checksum { layer: Layer::Gre });
@@ -298,6 +321,7 @@ impl Repr {
     }
 
     /// The first 16-bit word this header is emitted with (C, K, S bits; version 0).
+    #[inline]
     #[must_use]
     pub const fn flags(&self) -> u16 {
         let mut flags = 0;
@@ -314,6 +338,7 @@ impl Repr {
     }
 
     /// Length of the emitted header: 4, 8, 12 or 16 octets.
+    #[inline]
     #[must_use]
     pub const fn header_len(&self) -> usize {
         let mut len = BaseHeader::LEN;
@@ -330,6 +355,7 @@ impl Repr {
     }
 
     /// Length of the whole GRE packet carrying `payload_len` bytes of payload.
+    #[inline]
     #[must_use]
     pub const fn buffer_len(&self, payload_len: usize) -> usize {
         self.header_len() + payload_len
@@ -341,35 +367,44 @@ impl Repr {
     /// payload ends.
     ///
     /// Fails only with [`Error::Truncated`] when `buf` is shorter than the header; never panics.
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), Error> {
-        let header_len = self.header_len();
-        let got = buf.len();
-        let Some(header) = buf.get_mut(..header_len) else {
-            return Err(Error::Truncated {
-                layer: Layer::Gre,
-                needed: header_len,
-                got,
-            });
+        let truncated = Error::Truncated {
+            layer: Layer::Gre,
+            needed: self.header_len(),
+            got: buf.len(),
         };
-        let mut bytes = [0u8; Self::MAX_HEADER_LEN];
-        bytes[0..2].copy_from_slice(&self.flags().to_be_bytes());
-        bytes[2..4].copy_from_slice(&self.protocol_type.0.to_be_bytes());
-        let mut at = BaseHeader::LEN;
+        if buf.len() < self.header_len() {
+            return Err(truncated);
+        }
+        let mut rest = &mut *buf;
+        // Fixed-size stores only: the header is at most four 32-bit words.
+        let mut put = |word: [u8; 4]| -> Result<(), Error> {
+            let (slot, tail) = core::mem::take(&mut rest)
+                .split_first_chunk_mut::<4>()
+                .ok_or(truncated)?;
+            *slot = word;
+            rest = tail;
+            Ok(())
+        };
+        let [f0, f1] = self.flags().to_be_bytes();
+        let [p0, p1] = self.protocol_type.0.to_be_bytes();
+        put([f0, f1, p0, p1])?;
         if self.checksum {
             // Checksum and Reserved1 are zero while the checksum is computed.
-            at += 4;
+            put([0; 4])?;
         }
         if let Some(key) = self.key {
-            bytes[at..at + 4].copy_from_slice(&key.to_be_bytes());
-            at += 4;
+            put(key.to_be_bytes())?;
         }
         if let Some(sequence) = self.sequence {
-            bytes[at..at + 4].copy_from_slice(&sequence.to_be_bytes());
+            put(sequence.to_be_bytes())?;
         }
-        header.copy_from_slice(&bytes[..header_len]);
         if self.checksum {
             let sum = checksum::internet_checksum(buf);
-            buf[4..6].copy_from_slice(&sum.to_be_bytes());
+            if let Some(field) = buf.get_mut(4..6) {
+                field.copy_from_slice(&sum.to_be_bytes());
+            }
         }
         Ok(())
     }
@@ -380,6 +415,7 @@ impl Repr {
     ///
     /// Errors: [`Error::BadLength`] if `payload_start > buf.len()`; [`Error::Truncated`] if the
     /// headroom `payload_start` is smaller than the header.
+    #[inline]
     pub fn encapsulate<'b>(
         &self,
         buf: &'b mut [u8],

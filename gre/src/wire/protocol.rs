@@ -54,12 +54,14 @@ impl ProtocolType {
     pub const NSH: Self = Self(0x894F);
 
     /// The raw 16-bit value.
+    #[inline]
     #[must_use]
     pub const fn value(self) -> u16 {
         self.0
     }
 
     /// The short human name of a known type (`"IPv4"`, `"NHRP"` ...), `None` when unknown.
+    #[inline]
     #[must_use]
     pub const fn name(self) -> Option<&'static str> {
         Some(match self {
