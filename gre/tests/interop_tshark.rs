@@ -183,6 +183,10 @@ fn tshark_decodes_emitted_gre() {
     );
 
     let cases = cases();
+    // Control frame: the last case with one payload byte flipped after the checksum was
+    // computed. tshark must call its checksum bad, showing the oracle really verifies it.
+    let mut corrupted = cases.last().unwrap().frame.clone();
+    *corrupted.last_mut().unwrap() ^= 0xff;
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gre_interop_tshark.pcap");
     {
         let header = PcapHeader {
@@ -191,10 +195,11 @@ fn tshark_decodes_emitted_gre() {
         };
         let file = std::fs::File::create(&path).unwrap();
         let mut writer = PcapWriter::with_header(file, header).unwrap();
-        for (i, case) in cases.iter().enumerate() {
+        let frames = cases.iter().map(|c| &c.frame).chain([&corrupted]);
+        for (i, frame) in frames.enumerate() {
             let ts = Duration::from_millis(1_700_000_000_000 + i as u64);
             writer
-                .write_packet(&PcapPacket::new(ts, case.frame.len() as u32, &case.frame))
+                .write_packet(&PcapPacket::new(ts, frame.len() as u32, frame))
                 .unwrap();
         }
     }
@@ -231,7 +236,20 @@ fn tshark_decodes_emitted_gre() {
     );
     let stdout = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), cases.len(), "one line per frame:\n{stdout}");
+    assert_eq!(
+        lines.len(),
+        cases.len() + 1,
+        "one line per frame:\n{stdout}"
+    );
+    let control: Vec<&str> = lines[cases.len()].split('|').collect();
+    let status_at = FIELDS
+        .iter()
+        .position(|f| *f == "gre.checksum.status")
+        .unwrap();
+    assert_eq!(
+        control[status_at], "0",
+        "corrupted frame must fail tshark's GRE checksum"
+    );
 
     let mut checked = 0;
     for (case, line) in cases.iter().zip(&lines) {
