@@ -334,9 +334,6 @@ impl OutboundSa {
                 got: start,
             });
         }
-        if self.life.expired(now) {
-            return Err(SealError::Expired);
-        }
         let max_seq = if self.esn {
             u64::MAX
         } else {
@@ -344,6 +341,9 @@ impl OutboundSa {
         };
         if self.seq >= max_seq {
             return Err(SealError::SequenceExhausted);
+        }
+        if self.life.expired(now) {
+            return Err(SealError::Expired);
         }
         let len = end - start;
         let tail = self.trailer_len(len);
