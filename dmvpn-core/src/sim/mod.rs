@@ -24,6 +24,8 @@
 //!   timeline hook ([`Sim::set_trace`]), and a pcap dump of the underlay
 //!   ([`Sim::enable_pcap`], summarised by [`pcap::summarize`]).
 //!
+//! [`toy::ToyRouter`] is a minimal IP-in-GRE router used by the simulator's own tests.
+//!
 //! # Invariants checked on every step
 //!
 //! After each input or due deadline the simulator drains the device's `poll_transmit` and
@@ -100,6 +102,7 @@ pub mod nat;
 pub mod pcap;
 mod rng;
 mod stats;
+pub mod toy;
 mod trace;
 
 use std::cmp::{Ordering, Reverse};
