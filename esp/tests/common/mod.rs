@@ -104,3 +104,115 @@ pub(crate) fn gre_packet(inner: &[u8]) -> Vec<u8> {
     p.extend_from_slice(inner);
     p
 }
+
+/// Whether interop tests should run (`DMVPN_INTEROP` set); prints a skip line otherwise.
+pub(crate) fn interop_enabled(test: &str) -> bool {
+    if std::env::var_os("DMVPN_INTEROP").is_some() {
+        true
+    } else {
+        println!("{test}: skipped (set DMVPN_INTEROP=1 to run)");
+        false
+    }
+}
+
+/// Path of a file under ../shared/captures.
+pub(crate) fn capture_path(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/captures"
+    ))
+    .join(rel)
+}
+
+/// All link-layer frames of a pcap or pcapng file (both Ethernet here).
+pub(crate) fn read_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
+    use pcap_file::pcap::PcapReader;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = vec![];
+    if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        let mut r = PcapNgReader::new(&bytes[..]).unwrap();
+        while let Some(b) = r.next_block() {
+            match b.unwrap() {
+                Block::EnhancedPacket(p) => out.push(p.data.to_vec()),
+                Block::SimplePacket(p) => out.push(p.data.to_vec()),
+                _ => {}
+            }
+        }
+    } else {
+        let mut r = PcapReader::new(&bytes[..]).unwrap();
+        while let Some(p) = r.next_packet() {
+            out.push(p.unwrap().data.to_vec());
+        }
+    }
+    out
+}
+
+/// An IP packet found in an Ethernet frame.
+#[derive(Debug, Clone)]
+pub(crate) struct IpPkt {
+    pub(crate) src: std::net::IpAddr,
+    pub(crate) dst: std::net::IpAddr,
+    pub(crate) proto: u8,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Parses an IPv4/IPv6 packet (no IPv6 extension headers, no fragments).
+pub(crate) fn parse_ip(p: &[u8]) -> Option<IpPkt> {
+    match p.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(p[0] & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
+            let frag = u16::from_be_bytes([p[6], p[7]]) & 0x3fff;
+            if frag != 0 || total > p.len() || ihl < 20 {
+                return None;
+            }
+            let a: [u8; 4] = p[12..16].try_into().ok()?;
+            let b: [u8; 4] = p[16..20].try_into().ok()?;
+            Some(IpPkt {
+                src: a.into(),
+                dst: b.into(),
+                proto: p[9],
+                payload: p[ihl..total].to_vec(),
+            })
+        }
+        6 => {
+            let plen = usize::from(u16::from_be_bytes([p[4], p[5]]));
+            let a: [u8; 16] = p[8..24].try_into().ok()?;
+            let b: [u8; 16] = p[24..40].try_into().ok()?;
+            Some(IpPkt {
+                src: a.into(),
+                dst: b.into(),
+                proto: p[6],
+                payload: p.get(40..40 + plen)?.to_vec(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The IP packet inside an Ethernet frame (optionally one VLAN tag).
+pub(crate) fn eth_ip(frame: &[u8]) -> Option<IpPkt> {
+    let mut off = 12;
+    let mut et = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+    if et == 0x8100 {
+        off += 4;
+        et = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+    }
+    match et {
+        0x0800 | 0x86dd => parse_ip(frame.get(off + 2..)?),
+        _ => None,
+    }
+}
+
+/// The Internet checksum of `data` (0 when a packet with its checksum field is valid).
+pub(crate) fn inet_checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
