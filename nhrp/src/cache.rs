@@ -6,18 +6,28 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::arena::EntryId;
 use crate::event::ResolutionError;
 use crate::timer::Timer;
 
 /// Longest-prefix-match index from prefixes to ids: a `BTreeMap` plus a bit per prefix length
 /// in use, so a lookup probes only the lengths present.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PrefixMap<V> {
     map: BTreeMap<IpNet, V>,
     lens_v4: u64,
     lens_v6: u128,
     counts: BTreeMap<(bool, u8), usize>,
+}
+
+impl<V> Default for PrefixMap<V> {
+    fn default() -> Self {
+        Self {
+            map: BTreeMap::new(),
+            lens_v4: 0,
+            lens_v6: 0,
+            counts: BTreeMap::new(),
+        }
+    }
 }
 
 impl<V: Copy> PrefixMap<V> {
@@ -54,14 +64,22 @@ impl<V: Copy> PrefixMap<V> {
             if len > 32 {
                 return;
             }
-            if on { self.lens_v4 |= b } else { self.lens_v4 &= !b }
+            if on {
+                self.lens_v4 |= b
+            } else {
+                self.lens_v4 &= !b
+            }
         } else {
             let b = 1u128 << len.min(127);
             if len == 128 {
                 // length 128 is tracked through `counts` only
                 return;
             }
-            if on { self.lens_v6 |= b } else { self.lens_v6 &= !b }
+            if on {
+                self.lens_v6 |= b
+            } else {
+                self.lens_v6 &= !b
+            }
         }
     }
 
@@ -71,7 +89,11 @@ impl<V: Copy> PrefixMap<V> {
 
     /// The value of the longest prefix containing `a`.
     pub(crate) fn lookup(&self, a: IpAddr) -> Option<(IpNet, V)> {
-        let (max, v4) = if a.is_ipv4() { (32u8, true) } else { (128u8, false) };
+        let (max, v4) = if a.is_ipv4() {
+            (32u8, true)
+        } else {
+            (128u8, false)
+        };
         for len in (0..=max).rev() {
             let present = if v4 {
                 self.lens_v4 & (1u64 << len) != 0
@@ -101,21 +123,16 @@ impl<V: Copy> PrefixMap<V> {
             .map(|(k, v)| (*k, *v))
             .collect()
     }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&IpNet, &V)> {
-        self.map.iter()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.map.len()
-    }
 }
 
 /// What a cache entry says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Binding {
     /// Positive: send to `nbma`.
-    Positive { nbma: IpAddr, protocol: Option<IpAddr> },
+    Positive {
+        nbma: IpAddr,
+        protocol: Option<IpAddr>,
+    },
     /// Negative: the resolution failed; do not ask again before expiry.
     Negative(ResolutionError),
 }
@@ -159,9 +176,6 @@ pub(crate) struct Answered {
     pub(crate) expires: u64,
 }
 
-/// Shortcut for ids stored in prefix maps.
-pub(crate) type Id = EntryId;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +188,10 @@ mod tests {
         m.insert("2001:db8::1/128".parse().unwrap(), 128);
         assert_eq!(m.lookup("10.1.2.3".parse().unwrap()).map(|x| x.1), Some(16));
         assert_eq!(m.lookup("10.2.2.3".parse().unwrap()).map(|x| x.1), Some(8));
-        assert_eq!(m.lookup("2001:db8::1".parse().unwrap()).map(|x| x.1), Some(128));
+        assert_eq!(
+            m.lookup("2001:db8::1".parse().unwrap()).map(|x| x.1),
+            Some(128)
+        );
         m.remove(&"10.1.0.0/16".parse().unwrap());
         assert_eq!(m.lookup("10.1.2.3".parse().unwrap()).map(|x| x.1), Some(8));
         assert_eq!(m.lookup("11.0.0.1".parse().unwrap()), None);

@@ -225,15 +225,15 @@ impl Config {
         if secs == 0 || secs > u64::from(u16::MAX) {
             return bad("holding_time must be 1..=65535 s");
         }
-        if let Some(i) = self.registration_interval {
-            if i.is_zero() || i > self.holding_time {
-                return bad("registration_interval must be in (0, holding_time]");
-            }
+        if let Some(i) = self.registration_interval
+            && (i.is_zero() || i > self.holding_time)
+        {
+            return bad("registration_interval must be in (0, holding_time]");
         }
-        if let Some(a) = &self.authentication {
-            if a.is_empty() || a.len() > 8 {
-                return bad("authentication secret must be 1..=8 bytes");
-            }
+        if let Some(a) = &self.authentication
+            && (a.is_empty() || a.len() > 8)
+        {
+            return bad("authentication secret must be 1..=8 bytes");
         }
         if self.retransmit.initial.is_zero() || self.retransmit.max < self.retransmit.initial {
             return bad("retransmit back-off must satisfy 0 < initial <= max");

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 pub enum DropReason {
     /// The bytes are not a valid NHRP packet.
     #[error("malformed packet: {0}")]
-    Malformed(crate::codec::DecodeError),
+    Malformed(crate::wire::Error),
     /// Authentication is configured and the packet has no authentication extension.
     #[error("authentication extension missing")]
     AuthMissing,
@@ -90,7 +90,7 @@ pub enum DownReason {
     /// No reply after the configured retransmissions.
     Timeout,
     /// The peer answered with a non-success CIE code.
-    Rejected(u8),
+    Rejected(crate::wire::CieCode),
     /// The holding time ran out.
     Expired,
     /// A Purge Request (or the local `purge` verb) removed it.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use crate::error::DownReason;
+use crate::wire::{CieCode, ErrorCode};
 
 /// Why a resolution failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,11 +15,11 @@ use crate::error::DownReason;
 pub enum ResolutionError {
     /// The reply carried this non-success CIE code (e.g. 12, "No Internetworking Layer
     /// Address to NBMA Address Binding Exists", RFC 2332 §5.2.2).
-    Nak(u8),
+    Nak(CieCode),
     /// No reply after the configured retransmissions.
     Timeout,
     /// An Error Indication with this code came back (RFC 2332 §5.2.7).
-    ErrorIndication(u16),
+    ErrorIndication(ErrorCode),
 }
 
 /// A state change.
@@ -49,7 +50,7 @@ pub enum Event {
         /// NHS protocol address.
         nhs: IpAddr,
         /// The CIE code.
-        code: u8,
+        code: CieCode,
     },
     /// NHC: the NHS reported our post-NAT NBMA address (Cisco NAT extension); later
     /// resolutions carry it.
@@ -86,7 +87,7 @@ pub enum Event {
         /// NBMA address the request came from.
         nbma: IpAddr,
         /// The CIE code sent back.
-        code: u8,
+        code: CieCode,
     },
     /// NHC: a resolution succeeded (or was answered from the cache).
     Resolved {
@@ -158,7 +159,7 @@ pub enum Event {
     /// An Error Indication arrived (RFC 2332 §5.2.7).
     ErrorIndication {
         /// The error code.
-        code: u16,
+        code: ErrorCode,
         /// NBMA address it came from.
         from: IpAddr,
     },

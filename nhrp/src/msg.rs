@@ -43,7 +43,6 @@ pub(crate) mod flags {
 /// CIE codes (RFC 2332 §5.2.2, §5.2.4).
 pub(crate) mod cie_code {
     pub(crate) const SUCCESS: u8 = 0;
-    pub(crate) const ADMIN_PROHIBITED: u8 = 4;
     pub(crate) const INSUFFICIENT_RESOURCES: u8 = 5;
     pub(crate) const NO_BINDING: u8 = 12;
     pub(crate) const UNIQUE_ALREADY_REGISTERED: u8 = 14;
@@ -69,14 +68,6 @@ pub(crate) struct Cie {
     pub(crate) client_proto: Option<IpAddr>,
 }
 
-/// An extension the machine does not interpret, kept to be copied through.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RawExtension {
-    pub(crate) ext_type: u16,
-    pub(crate) compulsory: bool,
-    pub(crate) data: Vec<u8>,
-}
-
 /// RFC 2332 §5.3 extensions (+ Cisco NAT address). `None` = absent, `Some(empty)` = present
 /// but empty (as Cisco sends them in requests).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,10 +75,11 @@ pub(crate) struct Extensions {
     pub(crate) responder: Option<Option<Cie>>,
     pub(crate) forward_transit: Option<Vec<Cie>>,
     pub(crate) reverse_transit: Option<Vec<Cie>>,
-    /// The whole authentication extension body (SPI + data, §5.3.4).
-    pub(crate) auth: Option<Vec<u8>>,
+    /// Authentication extension (§5.3.4).
+    pub(crate) auth: Option<crate::wire::Authentication>,
     pub(crate) nat: Option<Vec<Cie>>,
-    pub(crate) other: Vec<RawExtension>,
+    /// Extensions the machine does not interpret (vendor-private, unknown), in order.
+    pub(crate) other: Vec<crate::wire::Extension>,
 }
 
 /// One NHRP message as the state machines see it.

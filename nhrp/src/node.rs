@@ -254,7 +254,7 @@ pub struct Node {
     pub(crate) clock: Clock,
     pub(crate) timers: TimerQueue,
     pub(crate) next_id: u32,
-    pub(crate) auth_body: Option<Vec<u8>>,
+    pub(crate) auth_body: Option<crate::wire::Authentication>,
     // NHC
     pub(crate) nhs: Arena<NhsSlot>,
     pub(crate) cache: Arena<CacheEntry>,
@@ -282,11 +282,10 @@ impl Node {
         config.validate()?;
         let clock = Clock::new(now);
         let seed = splitmix64(config.seed);
-        let auth_body = config.authentication.as_ref().map(|s| {
-            let mut b = vec![0, 0, 0, 1]; // Cisco SPI 1: plaintext password
-            b.extend_from_slice(s);
-            b
-        });
+        let auth_body = config
+            .authentication
+            .as_deref()
+            .map(crate::wire::Authentication::cisco_plaintext);
         let trigger_limiter = RateLimiter::new(
             config.rate_limit_slots,
             ceil_ms(config.shortcut_trigger_interval),
@@ -381,20 +380,26 @@ impl Node {
         let r = match op {
             Op::RegistrationRequest => {
                 if !self.cfg.role.is_server() {
-                    return Err(DropReason::WrongRole { packet_type: op as u8 });
+                    return Err(DropReason::WrongRole {
+                        packet_type: op as u8,
+                    });
                 }
                 self.nhs_on_registration_request(now, from, msg)
             }
             Op::RegistrationReply => {
                 if !self.cfg.role.is_client() {
-                    return Err(DropReason::WrongRole { packet_type: op as u8 });
+                    return Err(DropReason::WrongRole {
+                        packet_type: op as u8,
+                    });
                 }
                 self.nhc_on_registration_reply(now, from, msg)
             }
             Op::ResolutionRequest => self.on_resolution_request(now, from, msg, raw),
             Op::ResolutionReply => {
                 if !self.cfg.role.is_client() {
-                    return Err(DropReason::WrongRole { packet_type: op as u8 });
+                    return Err(DropReason::WrongRole {
+                        packet_type: op as u8,
+                    });
                 }
                 self.nhc_on_resolution_reply(now, from, msg)
             }
@@ -403,7 +408,9 @@ impl Node {
             Op::ErrorIndication => self.on_error_indication(now, from, msg),
             Op::TrafficIndication => {
                 if !self.cfg.role.is_client() {
-                    return Err(DropReason::WrongRole { packet_type: op as u8 });
+                    return Err(DropReason::WrongRole {
+                        packet_type: op as u8,
+                    });
                 }
                 self.nhc_on_traffic_indication(now, from, msg)
             }
@@ -694,7 +701,7 @@ impl Node {
         from: IpAddr,
         msg: Message,
     ) -> Result<(), DropReason> {
-        let code = msg.error.map_or(0, |e| e.0);
+        let code = crate::wire::ErrorCode::from_u16(msg.error.map_or(0, |e| e.0));
         self.emit(Event::ErrorIndication { code, from });
         // The payload is the offending NHRP packet: its request ID sits at a fixed offset
         // (fixed header 20 bytes, then proto lengths and flags, RFC 2332 §5.2).
@@ -718,15 +725,19 @@ impl Node {
         for c in &msg.cies {
             let a = c.client_proto.unwrap_or(msg.src_proto);
             let max = host_len(a);
-            let len = if c.prefix_len == 0 || c.prefix_len > max { max } else { c.prefix_len };
+            let len = if c.prefix_len == 0 || c.prefix_len > max {
+                max
+            } else {
+                c.prefix_len
+            };
             if let Ok(p) = IpNet::new(a, len) {
                 targets.push(p.trunc());
             }
         }
-        if msg.cies.is_empty() {
-            if let Ok(p) = IpNet::new(msg.src_proto, host_len(msg.src_proto)) {
-                targets.push(p);
-            }
+        if msg.cies.is_empty()
+            && let Ok(p) = IpNet::new(msg.src_proto, host_len(msg.src_proto))
+        {
+            targets.push(p);
         }
         for p in &targets {
             if self.cfg.role.is_server() {
@@ -741,14 +752,6 @@ impl Node {
             self.send(from, reply);
         }
         Ok(())
-    }
-
-    // ----- test hooks ----------------------------------------------------------------------
-
-    /// Pops the next queued message before encoding (ladder tests).
-    #[cfg(test)]
-    pub(crate) fn poll_message(&mut self) -> Option<(IpAddr, Message)> {
-        self.outbox.pop_front()
     }
 }
 

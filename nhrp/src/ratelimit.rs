@@ -24,7 +24,13 @@ pub(crate) struct RateLimiter {
 impl RateLimiter {
     pub(crate) fn new(slots: usize, interval_ticks: u64) -> Self {
         Self {
-            slots: vec![Slot { key: 0, last: NEVER }; slots.max(1)],
+            slots: vec![
+                Slot {
+                    key: 0,
+                    last: NEVER
+                };
+                slots.max(1)
+            ],
             interval: interval_ticks,
         }
     }

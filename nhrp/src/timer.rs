@@ -73,7 +73,9 @@ pub(crate) struct Key(u64);
 
 impl Key {
     pub(crate) fn new(kind: Kind, id: EntryId) -> Self {
-        Key(((kind as u64) << 56) | (u64::from(id.generation & 0x00ff_ffff) << 32) | u64::from(id.index))
+        Key(((kind as u64) << 56)
+            | (u64::from(id.generation & 0x00ff_ffff) << 32)
+            | u64::from(id.index))
     }
 
     pub(crate) fn kind(self) -> Option<Kind> {
@@ -113,6 +115,7 @@ impl Default for Timer {
 }
 
 impl Timer {
+    #[cfg(test)]
     pub(crate) fn is_armed(&self) -> bool {
         self.due != NEVER
     }
