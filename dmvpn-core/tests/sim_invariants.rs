@@ -317,3 +317,49 @@ fn scale_100k_spokes() {
         assert_eq!(st.underlay_delivered.udp, 6 * u64::from(n));
     }
 }
+
+/// Arms a timer for "now" whenever it gets an input (like an immediate retransmission).
+#[derive(Default)]
+struct Immediate {
+    due: Option<Instant>,
+    fired: u32,
+}
+
+impl Device for Immediate {
+    type Event = ();
+    type Error = ();
+    fn handle(&mut self, now: Instant, _dgram: Datagram<'_>) -> Result<(), ()> {
+        self.due = Some(now);
+        Ok(())
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        assert!(self.due.is_some_and(|t| t <= now), "early handle_timeout");
+        self.due = None;
+        self.fired += 1;
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.due
+    }
+}
+
+#[test]
+fn a_deadline_due_right_after_an_input_is_served_at_once() {
+    let mut sim = Sim::new(1, Instant::now());
+    let d = sim
+        .add_device(ip("192.0.2.1"), Immediate::default())
+        .unwrap();
+    sim.run_for(Duration::from_millis(5)).unwrap();
+    sim.send_overlay(d, vec![0x45; 20]).unwrap();
+    let steps = sim.stats().steps;
+    sim.run_for(Duration::from_millis(5)).unwrap();
+    assert_eq!(sim.device(d).fired, 1);
+    assert_eq!(sim.device_stats(d).timeouts, 1);
+    assert_eq!(
+        sim.stats().steps,
+        steps + 1,
+        "served within the delivery step"
+    );
+}

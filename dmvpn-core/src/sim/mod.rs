@@ -36,12 +36,32 @@
 //! Violations are returned as typed errors from [`Sim::step`], [`Sim::run_until`] and
 //! [`Sim::run_for`] (tests `unwrap` them); the simulator should not be driven further after one.
 //!
+//! # Recipes for scenarios
+//!
+//! * *Which packets crossed which node*: [`Sim::device_stats`] counts underlay packets in and
+//!   out per protocol (and overlay packets, timeouts, rejected inputs, drops); take a copy
+//!   before and compare after, e.g. "the hub saw nothing of a spoke-to-spoke ping".
+//! * *Hub restart*: [`Sim::replace_device`] swaps in a fresh machine at the same address;
+//!   [`Sim::set_up`] takes a device down (packets to it are lost) and back up.
+//! * *NBMA address change*: [`Sim::set_underlay_addr`] for a device on the internet,
+//!   [`Sim::nat_flush`] (new public port) or [`Sim::nat_rebind`] (new public address) for one
+//!   behind a NAT.
+//! * *"The wire shows ESP only"*: [`Sim::enable_pcap`], then [`pcap::summarize`] counts the
+//!   captured packets per outer IP protocol. Write [`Sim::pcap`] to a file to open it in
+//!   Wireshark.
+//! * *Protocol verbs*: [`Sim::with_device`] runs a closure on the device with the virtual now
+//!   and services it at once.
+//! * *Waiting for a condition*: [`Sim::run_until`] with a cheap predicate (it runs after every
+//!   virtual instant that had events), or [`Sim::run_for`].
+//!
 //! # What it does not model
 //!
 //! Bandwidth and queueing delay, IP fragmentation (too-big packets are dropped, no ICMP
 //! "fragmentation needed" is generated), TTLs, ICMP errors, LAN loss (host <-> device
 //! delivery is lossless, after [`Sim::set_lan_delay`], 0 by default), routing between
-//! devices' LANs other than through the devices, and packet corruption.
+//! devices' LANs other than through the devices, and packet corruption. The pcap buffer and
+//! the per-device event log grow with the run (disable them for long benchmarks:
+//! [`Sim::set_record_events`]; the pcap is off unless enabled).
 //!
 //! # Example
 //!
@@ -757,10 +777,7 @@ impl<D: Device> Sim<D> {
         let Some((at, is_packet)) = self.next_event() else {
             return Ok(None);
         };
-        if at > self.now {
-            self.now = at;
-            self.events_this_instant = 0;
-        }
+        self.advance_to(at);
         self.events_this_instant += 1;
         if self.events_this_instant > self.max_events_per_instant {
             return Err(SimError::Livelock {
@@ -796,7 +813,7 @@ impl<D: Device> Sim<D> {
             match self.next_event() {
                 Some((t, _)) if t <= deadline => self.run_instant(t)?,
                 _ => {
-                    self.now = self.now.max(deadline);
+                    self.advance_to(deadline);
                     return if until(self) {
                         Ok(self.now)
                     } else {
@@ -819,8 +836,16 @@ impl<D: Device> Sim<D> {
             }
             self.step()?;
         }
-        self.now = self.now.max(target);
+        self.advance_to(target);
         Ok(())
+    }
+
+    /// Move the clock forward (never back) to `t`.
+    fn advance_to(&mut self, t: Instant) {
+        if t > self.now {
+            self.now = t;
+            self.events_this_instant = 0;
+        }
     }
 
     /// Process all events at `t` (including those they schedule at `t`).

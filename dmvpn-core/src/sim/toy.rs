@@ -1,4 +1,5 @@
-//! A toy router to exercise the simulator itself (and to demonstrate it): not DMVPN.
+//! A toy router to exercise the simulator itself (and to demonstrate it): not DMVPN, and not
+//! part of the protocol API.
 //!
 //! [`ToyRouter`] tunnels LAN packets to configured peers inside a 4-byte GRE-like header
 //! (`0, 0, protocol type`: 0x0800 IPv4, 0x86DD IPv6), over GRE, ESP or UDP as its route says,
