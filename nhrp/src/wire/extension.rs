@@ -168,6 +168,9 @@ pub struct ExtensionIter<'a> {
     nbma: Family,
     proto: Family,
     done: bool,
+    /// Validate each value against its type (off for parts already validated by
+    /// [`Packet::parse`](super::Packet::parse)).
+    check_values: bool,
 }
 
 impl<'a> ExtensionIter<'a> {
@@ -179,6 +182,15 @@ impl<'a> ExtensionIter<'a> {
             nbma,
             proto,
             done: buf.is_empty(),
+            check_values: true,
+        }
+    }
+
+    /// Iterates an extension part whose values were already validated.
+    pub(crate) fn new_validated(buf: &'a [u8], nbma: Family, proto: Family) -> Self {
+        ExtensionIter {
+            check_values: false,
+            ..Self::new(buf, nbma, proto)
         }
     }
 
@@ -230,7 +242,9 @@ impl<'a> ExtensionIter<'a> {
             nbma: self.nbma,
             proto: self.proto,
         };
-        v.validate()?;
+        if self.check_values {
+            v.validate()?;
+        }
         Ok(Some(v))
     }
 }

@@ -34,6 +34,8 @@ pub struct Packet<'a> {
     body_start: usize,
     /// End of the body: ar$extoff, or ar$pktsz when there are no extensions.
     body_end: usize,
+    /// Number of extensions (End excluded), counted while validating.
+    ext_count: usize,
 }
 
 impl<'a> Packet<'a> {
@@ -139,7 +141,7 @@ impl<'a> Packet<'a> {
         } else {
             ext_offset
         };
-        let p = Packet {
+        let mut p = Packet {
             buf,
             header,
             packet_type,
@@ -147,6 +149,7 @@ impl<'a> Packet<'a> {
             proto,
             body_start,
             body_end,
+            ext_count: 0,
         };
         if packet_type.has_cies() {
             let boundary = if ext_offset == 0 {
@@ -158,8 +161,9 @@ impl<'a> Packet<'a> {
                 c?;
             }
         }
-        for e in p.extensions() {
+        for e in ExtensionIter::new(p.extension_bytes(), nbma, proto) {
             e?;
+            p.ext_count += 1;
         }
         Ok(p)
     }
@@ -290,7 +294,7 @@ impl<'a> Packet<'a> {
     }
     /// The extensions, End excluded.
     pub fn extensions(&self) -> ExtensionIter<'a> {
-        ExtensionIter::new(self.extension_bytes(), self.nbma, self.proto)
+        ExtensionIter::new_validated(self.extension_bytes(), self.nbma, self.proto)
     }
 
     /// The owned form.
@@ -322,7 +326,7 @@ impl<'a> Packet<'a> {
                 }
             }
         };
-        let mut extensions = Vec::new();
+        let mut extensions = Vec::with_capacity(self.ext_count);
         for e in self.extensions() {
             extensions.push(e?.to_repr()?);
         }
@@ -380,18 +384,8 @@ fn protocol_family(h: &FixedHeader) -> Result<(Family, bool), Error> {
                 value: u32::from(t),
             });
         };
-        if h.pro_snap != [0; 5] {
-            return Err(Error::Unsupported {
-                layer: Layer::FixedHeader,
-                field: "ar$pro.snap",
-                value: u32::from_be_bytes([
-                    h.pro_snap[1],
-                    h.pro_snap[2],
-                    h.pro_snap[3],
-                    h.pro_snap[4],
-                ]),
-            });
-        }
+        // RFC 2332 §5.1: with a short-form type, ar$pro.snap "MUST be zero on transmit and
+        // ignored on receive".
         Ok((f, false))
     }
 }
@@ -614,24 +608,26 @@ impl PacketRepr {
             + self.body.len(nbma, proto)
     }
 
+    /// (ar$extoff, ar$pktsz) of the encoding; ar$extoff is 0 without extensions.
+    fn layout(&self) -> (usize, usize) {
+        let end = self.mandatory_end();
+        if self.extensions.is_empty() {
+            (0, end)
+        } else {
+            let ext: usize = self.extensions.iter().map(Extension::buffer_len).sum();
+            (end, end + ext + EXTENSION_HEADER_LEN)
+        }
+    }
+
     /// Encoded length (ar$pktsz).
     pub fn buffer_len(&self) -> usize {
-        let ext: usize = if self.extensions.is_empty() {
-            0
-        } else {
-            self.extensions
-                .iter()
-                .map(Extension::buffer_len)
-                .sum::<usize>()
-                + EXTENSION_HEADER_LEN
-        };
-        self.mandatory_end() + ext
+        self.layout().1
     }
 
     /// Encodes the packet into the start of `buf`, computing ar$pktsz, ar$extoff and
     /// ar$chksum; returns the length written. Does not allocate.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        let total = self.buffer_len();
+        let (ext_offset, total) = self.layout();
         if total > usize::from(u16::MAX) {
             return Err(Error::Unencodable {
                 layer: Layer::Packet,
@@ -655,11 +651,6 @@ impl PacketRepr {
                 value: Family::of(&self.dst_proto).addr_len() as u64,
             });
         }
-        let ext_offset = if self.extensions.is_empty() {
-            0
-        } else {
-            self.mandatory_end()
-        };
 
         // Fixed header, checksum 0 for now.
         let (pro_type, pro_snap) = if self.protocol_snap {

@@ -609,3 +609,24 @@ fn emit_rejects_inconsistent_reprs() {
         })
     ));
 }
+
+#[test]
+fn pro_snap_is_ignored_with_a_short_form_type() {
+    // RFC 2332 §5.1: ar$pro.snap "MUST be zero on transmit and ignored on receive".
+    let mut b = h(TCPDUMP_IOS_REG);
+    b[4..9].copy_from_slice(&[1, 2, 3, 4, 5]);
+    fix_checksum(&mut b);
+    let r = PacketRepr::parse(&b).expect("parse");
+    assert!(!r.protocol_snap);
+    assert_eq!(r.to_vec().expect("emit"), h(TCPDUMP_IOS_REG));
+    // A SNAP long form that is not IP is unsupported.
+    b[2..9].copy_from_slice(&[0x00, 0x80, 0, 0, 0, 0x08, 0x06]);
+    fix_checksum(&mut b);
+    assert!(matches!(
+        Packet::parse(&b),
+        Err(Error::Unsupported {
+            field: "ar$pro.snap",
+            ..
+        })
+    ));
+}
