@@ -683,14 +683,14 @@ fn inner_ip_len(next_header: u8, p: &[u8]) -> Result<usize, OpenError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::crypto::{Secret, aws_lc};
     use crate::params::{Direction, Keys};
 
     /// `nhrp/frr-nhrpd-registration-esp.pcap` frame 2 (our lab; Linux 6.1 xfrm
     /// `rfc4106(gcm(aes))`, key 00..0f, salt 10111213): ESP from the SPI on.
-    const FRR_FRAME2: &str = "0000100100000001cc729a810e5b919519a93fca21a5150bf82b3ac69a312b9e\
+    pub(crate) const FRR_FRAME2_HEX: &str = "0000100100000001cc729a810e5b919519a93fca21a5150bf82b3ac69a312b9e\
         963f2b1bf34ac97ee15daa840ed633b7546fefa1f7b492076fd02e4df4807837064753fe88269a552012ec\
         a10e2dc53c1dcd3ed00de259b4c3807f69272ed92770b2aa8310e2bfb11cd882a8ab56b82f22864633d083\
         ed20f567ddaabcd5203d85ae09a9b9dfd908";
@@ -718,7 +718,7 @@ mod tests {
     fn opens_linux_kernel_gcm_packet() {
         let mut sa = frr_sa();
         let now = Instant::now();
-        let pkt = hex::decode(FRR_FRAME2).unwrap();
+        let pkt = hex::decode(FRR_FRAME2_HEX).unwrap();
         let mut p = pkt.clone();
         let o = sa.open(now, &mut p).unwrap();
         assert_eq!((o.next_header, o.seq), (47, 1));
