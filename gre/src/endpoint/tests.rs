@@ -392,3 +392,65 @@ fn spoke_to_hub_round_trip_with_all_options() {
     assert_eq!(hub.stats().rx_packets, 5);
     assert_eq!(hub.stats().dropped(), 0);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Serial-number "a is after b" of RFC 2890 §2.2 (RFC 1982 style, 32 bits).
+    fn after(a: u32, b: u32) -> bool {
+        let ahead = a.wrapping_sub(b);
+        ahead != 0 && ahead <= 0x8000_0000
+    }
+
+    proptest! {
+        /// A sender's stream with losses (any subsequence), starting anywhere, wrapping
+        /// through 2^32: everything that arrives is accepted.
+        #[test]
+        fn in_order_stream_with_losses_is_accepted(
+            start in any::<u32>(),
+            kept in proptest::collection::vec(any::<bool>(), 1..200),
+        ) {
+            let mut ep = endpoint(sequenced(None));
+            for (i, keep) in kept.iter().enumerate() {
+                if *keep {
+                    let seq = start.wrapping_add(i as u32);
+                    prop_assert!(ep.decapsulate(SPOKE_A, &with_seq(None, seq)).is_ok());
+                }
+            }
+            prop_assert_eq!(ep.stats().dropped(), 0);
+        }
+
+        /// Any arrival order: accepted numbers strictly increase (serially), every dropped
+        /// one is not after the last accepted, and each packet is counted exactly once.
+        #[test]
+        fn accepted_numbers_strictly_increase(
+            arrivals in proptest::collection::vec(0u32..64, 1..100),
+            base in any::<u32>(),
+        ) {
+            let mut ep = endpoint(sequenced(None));
+            let mut last: Option<u32> = None;
+            for offset in &arrivals {
+                let seq = base.wrapping_add(*offset);
+                match ep.decapsulate(SPOKE_A, &with_seq(None, seq)) {
+                    Ok(_) => {
+                        if let Some(last) = last {
+                            prop_assert!(after(seq, last), "{} accepted after {}", seq, last);
+                        }
+                        last = Some(seq);
+                    }
+                    Err(DropReason::Duplicate { sequence }) => {
+                        prop_assert_eq!(Some(sequence), last);
+                    }
+                    Err(DropReason::OutOfOrder { sequence, last: l }) => {
+                        prop_assert_eq!(Some(l), last);
+                        prop_assert!(!after(sequence, l));
+                    }
+                    Err(other) => prop_assert!(false, "unexpected drop {:?}", other),
+                }
+            }
+            let s = ep.stats();
+            prop_assert_eq!(s.rx_packets + s.dropped(), arrivals.len() as u64);
+        }
+    }
+}
