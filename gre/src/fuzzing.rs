@@ -12,8 +12,13 @@ use crate::{Config, Endpoint};
 /// parse → emit → parse is stable (same `Repr`, same payload, checksum verifies), that the
 /// re-emitted header is byte-identical to the input whenever the input used no ignored
 /// reserved bits, and that an [`Endpoint`] counts every packet exactly once.
+///
+/// With the `arbitrary` feature (as the fuzz crate builds it), the same bytes are also read as
+/// an arbitrary [`Repr`] plus payload and round-tripped through encapsulation.
 pub fn gre_packet_decode(data: &[u8]) {
     endpoint_counts_once(data);
+    #[cfg(feature = "arbitrary")]
+    repr_round_trip(data);
     let Ok(packet) = Packet::parse(data) else {
         return;
     };
@@ -58,6 +63,27 @@ pub fn gre_packet_decode(data: &[u8]) {
         }
         assert_eq!(got, want, "re-emitted header differs from the input");
     }
+}
+
+/// Any `Repr` with any payload: encapsulate in place, parse, get the same back.
+#[cfg(feature = "arbitrary")]
+fn repr_round_trip(data: &[u8]) {
+    use arbitrary::Arbitrary;
+    let mut u = arbitrary::Unstructured::new(data);
+    let Ok(repr) = Repr::arbitrary(&mut u) else {
+        return;
+    };
+    let payload = u.take_rest();
+    let start = Repr::MAX_HEADER_LEN;
+    let mut buf = vec![0u8; start + payload.len()];
+    buf[start..].copy_from_slice(payload);
+    let packet = repr
+        .encapsulate(&mut buf, start)
+        .expect("headroom suffices");
+    assert_eq!(packet.len(), repr.buffer_len(payload.len()));
+    let parsed = Packet::parse(packet).expect("emitted packet parses");
+    assert_eq!(Repr::parse(&parsed), Ok(repr));
+    assert_eq!(parsed.payload(), payload);
 }
 
 /// Feeds the bytes to differently configured endpoints: each counts exactly one outcome.
