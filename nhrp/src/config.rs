@@ -78,6 +78,13 @@ pub struct Config {
     pub protocol_address: IpAddr,
     /// Our NBMA (underlay) address as configured (pre-NAT).
     pub nbma_address: IpAddr,
+    /// Protocol address put in our Responder Address extensions (Cisco `ip nhrp responder
+    /// <interface>`); `None` = [`Config::protocol_address`].
+    pub responder_address: Option<IpAddr>,
+    /// IPv6 overlay: our link-local tunnel address. A client registering its link-local
+    /// address gets ours back in an extra CIE of the Registration Reply, as Cisco does
+    /// (netlessons-dmvpn-ipv6-over-ipv4-registrations).
+    pub link_local_address: Option<IpAddr>,
     /// Networks behind this node that it answers Resolution Requests for; the reply CIE
     /// carries the covering network's prefix length (Cisco phase 3 behaviour).
     pub local_networks: Vec<IpNet>,
@@ -143,6 +150,8 @@ impl Default for Config {
             role: Role::Nhc,
             protocol_address: unspecified,
             nbma_address: unspecified,
+            responder_address: None,
+            link_local_address: None,
             local_networks: Vec::new(),
             nhs: Vec::new(),
             max_active_nhs: 0,

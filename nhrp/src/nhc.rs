@@ -833,10 +833,16 @@ impl Node {
         if self.cfg.unique {
             reply.flags |= flags::U_RES;
         }
-        let mut cie = self.own_cie(prefix_len);
-        cie.mtu = self.cfg.mtu;
+        // Cisco answers with the preference of the request's CIE (captures).
+        let cie = Cie {
+            preference: req.cies.first().map_or(255, |c| c.preference),
+            ..self.own_cie(prefix_len)
+        };
         reply.cies = vec![cie.clone()];
-        reply.ext.responder = Some(Some(cie));
+        reply.ext.responder = Some(Some(Cie {
+            client_proto: Some(self.responder_address()),
+            ..cie
+        }));
         reply.ext.forward_transit = req.ext.forward_transit.clone();
         reply.ext.reverse_transit = req.ext.reverse_transit.clone();
         reply.ext.other = Vec::new();

@@ -70,8 +70,27 @@ impl Node {
             );
             reply.cies[i].code = code;
         }
-        // Responder Address extension: us (Cisco fills it in every reply).
-        reply.ext.responder = Some(Some(self.own_cie(host_len(self.cfg.protocol_address))));
+        // IPv6: a client registering its link-local address learns ours (Cisco).
+        if let Some(ll) = self.cfg.link_local_address {
+            let registers_link_local = msg.cies.iter().any(
+                |c| matches!(c.client_proto, Some(IpAddr::V6(a)) if a.is_unicast_link_local()),
+            );
+            if registers_link_local {
+                reply.cies.push(Cie {
+                    client_nbma: Some(self.cfg.nbma_address),
+                    client_proto: Some(ll),
+                    code: 0,
+                    ..msg.cies[0].clone()
+                });
+            }
+        }
+        // Responder Address extension: us (Cisco fills it in every reply, with the
+        // preference of the request's CIE).
+        reply.ext.responder = Some(Some(Cie {
+            preference: msg.cies[0].preference,
+            client_proto: Some(self.responder_address()),
+            ..self.own_cie(host_len(self.cfg.protocol_address))
+        }));
         // Cisco NAT extension: the address the request really came from when it differs
         // from the claimed one; otherwise echo the client's (captures: the hub's CIE).
         if self.cfg.nat_extension && (reply.ext.nat.is_some() || from != src_nbma) {
@@ -304,7 +323,12 @@ impl Node {
             return Err(DropReason::HopCountExceeded);
         }
         msg.hop_count -= 1;
-        let cie = self.own_cie(host_len(self.cfg.protocol_address));
+        // Cisco fills the CIEs it adds with the preference of the request's CIE (captures:
+        // 255 from current IOS spokes, 0 from older ones).
+        let cie = Cie {
+            preference: msg.cies.first().map_or(255, |c| c.preference),
+            ..self.own_cie(host_len(self.cfg.protocol_address))
+        };
         msg.ext
             .forward_transit
             .get_or_insert_with(Vec::new)

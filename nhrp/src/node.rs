@@ -665,6 +665,13 @@ impl Node {
         }
     }
 
+    /// The protocol address of our Responder Address extension (`ip nhrp responder`).
+    pub(crate) fn responder_address(&self) -> IpAddr {
+        self.cfg
+            .responder_address
+            .unwrap_or(self.cfg.protocol_address)
+    }
+
     /// Sends an Error Indication about `orig` (RFC 2332 §5.2.7) to `to`.
     pub(crate) fn send_error(&mut self, code: u16, to: IpAddr, orig: &Message, raw: &[u8]) {
         if orig.op == Op::ErrorIndication {
