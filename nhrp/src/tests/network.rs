@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use super::util::*;
 use crate::{Config, Datagram, Event, Node};
 
+/// A packet in flight: (arrival, sequence, destination index, source NBMA, bytes).
+type InFlight = Reverse<(Instant, u64, usize, IpAddr, Vec<u8>)>;
+
 struct Host {
     nbma: IpAddr,
     node: Node,
@@ -20,8 +23,7 @@ struct Net {
     t0: Instant,
     now: Instant,
     hosts: Vec<Host>,
-    /// (arrival, sequence, destination index, source NBMA, bytes)
-    wire: BinaryHeap<Reverse<(Instant, u64, usize, IpAddr, Vec<u8>)>>,
+    wire: BinaryHeap<InFlight>,
     seq: u64,
     rng: u64,
     latency: Duration,
@@ -70,10 +72,7 @@ impl Net {
     /// The run loop's drain step, plus the no-spin invariant.
     fn drain(&mut self, i: usize) {
         let at = self.now - self.t0;
-        loop {
-            let Some(t) = self.hosts[i].node.poll_transmit() else {
-                break;
-            };
+        while let Some(t) = self.hosts[i].node.poll_transmit() {
             self.sent += 1;
             if self.rand() % 100 < self.loss_percent {
                 self.lost += 1;
