@@ -306,3 +306,154 @@ impl Nat {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::rng::Rng;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        /// inside host, inside port, remote host, remote port, UDP (else GRE)
+        Out(u8, u16, u8, u16, bool),
+        /// remote host, remote port, public port offset, UDP (else GRE)
+        In(u8, u16, u16, bool),
+        Wait(u64),
+    }
+
+    fn op(rng: &mut Rng) -> Op {
+        let small = |rng: &mut Rng, n: u64| rng.up_to(n - 1) as u8;
+        match rng.up_to(2) {
+            0 => Op::Out(
+                small(rng, 3),
+                rng.up_to(1) as u16,
+                small(rng, 3),
+                rng.up_to(1) as u16,
+                rng.chance(0.5),
+            ),
+            1 => Op::In(
+                small(rng, 3),
+                rng.up_to(1) as u16,
+                rng.up_to(7) as u16,
+                rng.chance(0.5),
+            ),
+            _ => Op::Wait(rng.up_to(39)),
+        }
+    }
+
+    /// (inside endpoint, remote endpoint of a symmetric mapping, last use).
+    type ModelUdp = ((IpAddr, u16), Option<(IpAddr, u16)>, Instant);
+
+    fn inside(i: u8) -> IpAddr {
+        IpAddr::from([192, 168, 0, i])
+    }
+
+    fn remote(i: u8) -> IpAddr {
+        IpAddr::from([198, 51, 100, i])
+    }
+
+    /// Soundness and completeness of the filter against a model of "who sent what when":
+    /// an inbound packet gets in iff the inside endpoint it lands on sent (symmetric: to
+    /// exactly that remote endpoint; GRE: that protocol to that remote address) and the
+    /// mapping has not been idle longer than the timeout.
+    #[test]
+    fn inbound_is_accepted_exactly_when_the_model_allows() {
+        for case in 0..1000 {
+            let mut rng = Rng::new(case);
+            let symmetric = rng.chance(0.5);
+            let ops: Vec<Op> = (0..=rng.up_to(60)).map(|_| op(&mut rng)).collect();
+            let kind = if symmetric {
+                NatKind::Symmetric
+            } else {
+                NatKind::EndpointIndependent
+            };
+            let timeout = Duration::from_secs(30);
+            let public = IpAddr::from([203, 0, 113, 1]);
+            let mut nat = Nat::new(NatConfig::new(public, kind).idle_timeout(timeout));
+            let start = Instant::now();
+            let mut now = start;
+            // Model: public port -> (inside endpoint, remote endpoint of the last use, last use).
+            let mut udp: HashMap<u16, ModelUdp> = HashMap::new();
+            let mut gre: HashMap<IpAddr, (IpAddr, Instant)> = HashMap::new();
+            let ctx = format!("case {case}, symmetric {symmetric}, ops {ops:?}");
+            for op in ops.iter().copied() {
+                match op {
+                    Op::Wait(s) => now += Duration::from_secs(s),
+                    Op::Out(i, ip, r, rp, true) => {
+                        let (port_in, port_r) = (4500 + ip, 4500 + rp);
+                        let got = nat.outbound(
+                            now,
+                            (inside(i), Some(port_in)),
+                            (remote(r), Some(port_r)),
+                            17,
+                        );
+                        let (addr, port) = got.unwrap();
+                        assert_eq!(addr, public, "{ctx}");
+                        let port = port.unwrap();
+                        let key_remote = symmetric.then_some((remote(r), port_r));
+                        let existing = udp
+                            .iter()
+                            .find(|(_, (ins, rem, _))| {
+                                *ins == (inside(i), port_in) && *rem == key_remote
+                            })
+                            .map(|(p, (_, _, t))| (*p, *t));
+                        match existing {
+                            Some((p, t)) if now.saturating_duration_since(t) <= timeout => {
+                                assert_eq!(port, p, "a live mapping keeps its port; {ctx}");
+                            }
+                            Some((p, _)) => {
+                                udp.remove(&p);
+                                assert!(!udp.contains_key(&port), "fresh port; {ctx}");
+                            }
+                            None => assert!(!udp.contains_key(&port), "fresh port; {ctx}"),
+                        }
+                        udp.insert(port, ((inside(i), port_in), key_remote, now));
+                    }
+                    Op::Out(i, _, r, _, false) => {
+                        let got = nat.outbound(now, (inside(i), None), (remote(r), None), 47);
+                        assert_eq!(got, Some((public, None)), "{ctx}");
+                        gre.insert(remote(r), (inside(i), now));
+                    }
+                    Op::In(r, rp, off, true) => {
+                        let port = 1024 + off;
+                        let from = (remote(r), 4500 + rp);
+                        let expect = udp.get(&port).and_then(|(ins, rem, t)| {
+                            (rem.is_none_or(|x| x == from)
+                                && now.saturating_duration_since(*t) <= timeout)
+                                .then_some(*ins)
+                        });
+                        let got = nat.inbound(now, (from.0, Some(from.1)), Some(port), 17);
+                        assert_eq!(got, expect.map(|(a, p)| (a, Some(p))), "{ctx}");
+                        match expect {
+                            Some(_) => {
+                                if let Some(m) = udp.get_mut(&port) {
+                                    m.2 = now;
+                                }
+                            }
+                            None => {
+                                if udp
+                                    .get(&port)
+                                    .is_some_and(|m| now.saturating_duration_since(m.2) > timeout)
+                                {
+                                    udp.remove(&port);
+                                }
+                            }
+                        }
+                    }
+                    Op::In(r, _, _, false) => {
+                        let expect = gre.get(&remote(r)).and_then(|(ins, t)| {
+                            (now.saturating_duration_since(*t) <= timeout).then_some(*ins)
+                        });
+                        let got = nat.inbound(now, (remote(r), None), None, 47);
+                        assert_eq!(got, expect.map(|a| (a, None)), "{ctx}");
+                        if expect.is_some()
+                            && let Some(m) = gre.get_mut(&remote(r))
+                        {
+                            m.1 = now;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
