@@ -363,3 +363,29 @@ fn a_deadline_due_right_after_an_input_is_served_at_once() {
         "served within the delivery step"
     );
 }
+
+#[test]
+fn absurd_durations_saturate_instead_of_panicking() {
+    let mut sim = Sim::new(1, Instant::now());
+    sim.set_default_link(Link::new().latency(Duration::MAX).jitter(Duration::MAX));
+    let a = sim.add_device(ip("192.0.2.1"), ToyRouter::new()).unwrap();
+    sim.add_device(ip("192.0.2.2"), ToyRouter::new().answer_hellos(false))
+        .unwrap();
+    sim.with_device(a, |d, _| {
+        d.send_hello(ip("192.0.2.2"), UnderlayProtocol::Gre)
+    })
+    .unwrap();
+    assert_eq!(sim.in_flight(), 1);
+    let err = sim
+        .run_until(Duration::from_secs(10), |_| false)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SimError::NotReached {
+            now: Duration::from_secs(10)
+        }
+    );
+    assert_eq!(sim.in_flight(), 1, "still on its way, ~136 years out");
+    sim.run_until(Duration::MAX, |s| s.in_flight() == 0)
+        .unwrap();
+}

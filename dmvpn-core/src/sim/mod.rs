@@ -209,9 +209,18 @@ impl Deadline for Instant {
 }
 
 impl Deadline for Duration {
+    /// `now + self`, saturating far in the future (so `Duration::MAX` means "no deadline").
     fn resolve(self, now: Instant) -> Instant {
-        now + self
+        later(now, self)
     }
+}
+
+/// `now + d` without panicking: an `Instant` cannot represent every sum, so an overflowing
+/// one saturates at about 136 years from `now`.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
 }
 
 /// What owns an address on the internet.
@@ -734,7 +743,7 @@ impl<D: Device> Sim<D> {
         let now = self.now;
         self.hosts[host.index()].pending.insert((id, seq), now);
         self.schedule(
-            self.now + self.lan_delay,
+            later(self.now, self.lan_delay),
             Delivery::ToDevice {
                 device,
                 host: Some(host),
@@ -747,7 +756,7 @@ impl<D: Device> Sim<D> {
     pub fn send_from_host(&mut self, host: HostId, packet: Vec<u8>) -> Result<(), SimError> {
         let device = self.hosts[host.index()].device;
         self.schedule(
-            self.now + self.lan_delay,
+            later(self.now, self.lan_delay),
             Delivery::ToDevice {
                 device,
                 host: Some(host),
@@ -759,7 +768,7 @@ impl<D: Device> Sim<D> {
     /// Hand an IP packet to `device` as if from its LAN, without a host.
     pub fn send_overlay(&mut self, device: DeviceId, packet: Vec<u8>) -> Result<(), SimError> {
         self.schedule(
-            self.now + self.lan_delay,
+            later(self.now, self.lan_delay),
             Delivery::ToDevice {
                 device,
                 host: None,
@@ -828,7 +837,7 @@ impl<D: Device> Sim<D> {
 
     /// Run every event up to `now + duration`, then set the clock there.
     pub fn run_for(&mut self, duration: Duration) -> Result<(), SimError> {
-        let target = self.now + duration;
+        let target = later(self.now, duration);
         self.flush_dirty()?;
         while let Some((t, _)) = self.next_event() {
             if t > target {
@@ -1064,10 +1073,12 @@ impl<D: Device> Sim<D> {
 
     fn link_delay(&mut self, link: &Link) -> Duration {
         let jitter = u64::try_from(link.jitter.as_nanos()).unwrap_or(u64::MAX);
-        let mut delay = link.latency + Duration::from_nanos(self.rng.up_to(jitter));
+        let mut delay = link
+            .latency
+            .saturating_add(Duration::from_nanos(self.rng.up_to(jitter)));
         if self.rng.chance(link.reorder) {
             self.stats.reordered += 1;
-            delay += link.reorder_delay;
+            delay = delay.saturating_add(link.reorder_delay);
         }
         delay
     }
@@ -1158,9 +1169,9 @@ impl<D: Device> Sim<D> {
                 bytes: packet.bytes.clone(),
                 ..packet
             };
-            self.schedule(now + delay2, Delivery::Underlay(copy))?;
+            self.schedule(later(now, delay2), Delivery::Underlay(copy))?;
         }
-        self.schedule(now + delay, Delivery::Underlay(packet))
+        self.schedule(later(now, delay), Delivery::Underlay(packet))
     }
 
     fn send_to_lan(&mut self, id: DeviceId, bytes: Vec<u8>) -> Result<(), SimError> {
@@ -1174,7 +1185,7 @@ impl<D: Device> Sim<D> {
             return Ok(());
         };
         self.schedule(
-            self.now + self.lan_delay,
+            later(self.now, self.lan_delay),
             Delivery::ToHost {
                 device: id,
                 host,
@@ -1358,7 +1369,7 @@ impl<D: Device> Sim<D> {
         h.received.push(Received { at, bytes });
         match reply {
             Some(packet) => self.schedule(
-                now + self.lan_delay,
+                later(now, self.lan_delay),
                 Delivery::ToDevice {
                     device,
                     host: Some(host),

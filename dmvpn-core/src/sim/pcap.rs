@@ -21,8 +21,8 @@ pub const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 /// Where the simulator captures underlay packets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CapturePoint {
-    /// When a packet enters the internet (after the sender's NAT, before loss, delay and
-    /// duplication): lost packets are in the file, duplicates are not.
+    /// When a packet enters the internet (after the sender's NAT and the MTU check, before
+    /// loss, delay and duplication): lost packets are in the file, duplicates are not.
     #[default]
     Send,
     /// When a packet reaches its destination address (before the receiver's NAT): lost

@@ -104,6 +104,12 @@ fn proto(p: UnderlayProtocol) -> String {
     }
 }
 
+impl<D: Device> fmt::Debug for TraceRecord<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl<D: Device> fmt::Display for TraceRecord<'_, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
