@@ -58,6 +58,8 @@ pub enum NextHop {
     /// Over the tunnel to this overlay next-hop address (resolved to an NBMA address through
     /// the NHRP cache, or a static mapping).
     Tunnel(IpAddr),
+    /// Directly to this NBMA address: an NHRP shortcut (phase 3) whose peer was resolved.
+    Nbma(IpAddr),
     /// Out of the LAN side (a locally attached network or a route behind it): the caller's.
     Lan,
     /// Drop (a summary's discard route, Cisco's Null0).

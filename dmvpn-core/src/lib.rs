@@ -11,10 +11,22 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod error;
+pub mod event;
 pub mod fib;
 pub mod io;
+mod node;
 pub mod overlay;
+pub mod stats;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "sim")]
+mod sim_device;
 
+pub use config::{Config, IpsecPolicy, NhsConfig, Phase, Role, StaticRoute};
+pub use error::{ApiError, DropReason};
+pub use event::Event;
+pub use fib::{NextHop, RouteSource};
 pub use io::{Datagram, Transmit, UnderlayProtocol};
+pub use node::{NAT_T_PORT, Node};
+pub use stats::{PeerCounters, PeerInfo, PeerKind, PeerState, Stats};
