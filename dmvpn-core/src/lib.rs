@@ -11,17 +11,19 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+#[cfg(feature = "sim")]
+pub mod demo;
 pub mod error;
 pub mod event;
 pub mod fib;
 pub mod io;
 mod node;
 pub mod overlay;
-pub mod stats;
 #[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(feature = "sim")]
 mod sim_device;
+pub mod stats;
 
 pub use config::{Config, IpsecPolicy, NhsConfig, Phase, Role, StaticRoute};
 pub use error::{ApiError, DropReason};
