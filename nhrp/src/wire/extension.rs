@@ -514,6 +514,20 @@ impl Extension {
     }
 }
 
+/// Counts the extension headers before End (a capacity hint; stops at anything malformed).
+pub(crate) fn count_extensions(mut buf: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(h) = buf.get(..EXTENSION_HEADER_LEN) {
+        if u16::from_be_bytes([h[0], h[1]]) & TYPE_MASK == et::END {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        buf = buf.get(EXTENSION_HEADER_LEN + len..).unwrap_or_default();
+        n += 1;
+    }
+    n
+}
+
 /// Emits the End extension (C bit set, as every known implementation sends it).
 pub(crate) fn emit_end(buf: &mut [u8]) -> Result<usize, Error> {
     let Some(b) = buf.get_mut(..EXTENSION_HEADER_LEN) else {

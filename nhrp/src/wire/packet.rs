@@ -6,10 +6,10 @@ use zerocopy::FromBytes;
 
 use super::addr::{Family, PRO_TYPE_SNAP, read_addr, write_addr};
 use super::checksum;
-use super::cie::{Cie, CieIter, check_nbma_tl, check_proto_len, check_subaddr_tl, parse_list};
+use super::cie::{Cie, CieIter, check_nbma_tl, check_proto_len, check_subaddr_tl};
 use super::codes::{ErrorCode, Flags, PacketType};
 use super::error::{Error, Layer};
-use super::extension::{Extension, ExtensionIter, emit_end};
+use super::extension::{Extension, ExtensionIter, count_extensions, emit_end};
 use super::header::{
     COMMON_HEADER_LEN, CommonHeader, EXTENSION_HEADER_LEN, ErrorHeader, FIXED_HEADER_LEN,
     FixedHeader,
@@ -42,23 +42,67 @@ impl<'a> Packet<'a> {
     /// Parses and validates the NHRP packet at the start of `buf` (bytes after ar$pktsz, such
     /// as link padding, are ignored), including the checksum.
     pub fn parse(buf: &'a [u8]) -> Result<Self, Error> {
-        let p = Self::parse_unverified(buf)?;
-        let sum = checksum::sum(p.buf);
-        if sum != 0xffff {
-            let expected = p.header.checksum.get();
-            // The value the field should hold: complement of the sum with the field zeroed.
-            let computed = !ones_sub(sum, expected);
-            return Err(Error::Checksum {
-                layer: Layer::Packet,
-                expected,
-                computed,
-            });
-        }
+        let mut p = Self::parse_layout(buf)?;
+        p.validate_parts()?;
+        p.verify_checksum()?;
         Ok(p)
+    }
+
+    /// Checks ar$chksum.
+    fn verify_checksum(&self) -> Result<(), Error> {
+        let sum = checksum::sum(self.buf);
+        if sum == 0xffff {
+            return Ok(());
+        }
+        let expected = self.header.checksum.get();
+        // The value the field should hold: complement of the sum with the field zeroed.
+        let computed = !ones_sub(sum, expected);
+        Err(Error::Checksum {
+            layer: Layer::Packet,
+            expected,
+            computed,
+        })
+    }
+
+    /// Walks and validates every CIE and extension; counts the extensions.
+    fn validate_parts(&mut self) -> Result<(), Error> {
+        if self.packet_type.has_cies() {
+            for c in self.cie_iter() {
+                c?;
+            }
+        }
+        for e in ExtensionIter::new(self.extension_bytes(), self.nbma, self.proto) {
+            e?;
+            self.ext_count += 1;
+        }
+        Ok(())
+    }
+
+    /// The mandatory CIEs, naming the field that ends them in errors.
+    fn cie_iter(&self) -> CieIter<'a> {
+        let boundary = if self.header.ext_offset.get() == 0 {
+            "ar$pktsz"
+        } else {
+            "ar$extoff"
+        };
+        let body = if self.packet_type.has_cies() {
+            self.body()
+        } else {
+            &[]
+        };
+        CieIter::new(body, self.nbma, self.proto, boundary)
     }
 
     /// Like [`Packet::parse`] but does not verify ar$chksum.
     pub fn parse_unverified(buf: &'a [u8]) -> Result<Self, Error> {
+        let mut p = Self::parse_layout(buf)?;
+        p.validate_parts()?;
+        Ok(p)
+    }
+
+    /// Checks the fixed header, address lengths and offsets (not the CIEs, extensions or
+    /// checksum).
+    fn parse_layout(buf: &'a [u8]) -> Result<Self, Error> {
         let (header, _) = FixedHeader::ref_from_prefix(buf).map_err(|_| Error::Truncated {
             layer: Layer::FixedHeader,
             needed: FIXED_HEADER_LEN,
@@ -141,7 +185,7 @@ impl<'a> Packet<'a> {
         } else {
             ext_offset
         };
-        let mut p = Packet {
+        Ok(Packet {
             buf,
             header,
             packet_type,
@@ -150,22 +194,7 @@ impl<'a> Packet<'a> {
             body_start,
             body_end,
             ext_count: 0,
-        };
-        if packet_type.has_cies() {
-            let boundary = if ext_offset == 0 {
-                "ar$pktsz"
-            } else {
-                "ar$extoff"
-            };
-            for c in CieIter::new(&buf[body_start..body_end], nbma, proto, boundary) {
-                c?;
-            }
-        }
-        for e in ExtensionIter::new(p.extension_bytes(), nbma, proto) {
-            e?;
-            p.ext_count += 1;
-        }
-        Ok(p)
+        })
     }
 
     /// The packet's bytes (ar$pktsz long).
@@ -263,12 +292,7 @@ impl<'a> Packet<'a> {
     }
     /// The CIEs of the mandatory part (types 1-6; empty otherwise).
     pub fn cies(&self) -> CieIter<'a> {
-        let body = if self.packet_type.has_cies() {
-            self.body()
-        } else {
-            &[]
-        };
-        CieIter::new(body, self.nbma, self.proto, "ar$extoff")
+        self.cie_iter()
     }
     /// The quoted packet of an Error Indication (the packet in error) or a Traffic Indication
     /// (the packet causing the indication); empty for other types.
@@ -314,7 +338,10 @@ impl<'a> Packet<'a> {
                 let m = Mandatory {
                     flags: self.flags(),
                     request_id: self.request_id(),
-                    cies: parse_list(self.body(), self.nbma, self.proto, "ar$extoff")?,
+                    cies: self
+                        .cie_iter()
+                        .map(|c| c.map(|c| c.to_repr()))
+                        .collect::<Result<_, _>>()?,
                 };
                 match t {
                     PacketType::ResolutionRequest => Body::ResolutionRequest(m),
@@ -326,7 +353,12 @@ impl<'a> Packet<'a> {
                 }
             }
         };
-        let mut extensions = Vec::with_capacity(self.ext_count);
+        let count = if self.ext_count > 0 {
+            self.ext_count
+        } else {
+            count_extensions(self.extension_bytes())
+        };
+        let mut extensions = Vec::with_capacity(count);
         for e in self.extensions() {
             extensions.push(e?.to_repr()?);
         }
@@ -569,7 +601,10 @@ impl PacketRepr {
 
     /// Parses and validates (including the checksum) a packet into its owned form.
     pub fn parse(buf: &[u8]) -> Result<Self, Error> {
-        Packet::parse(buf)?.to_repr()
+        // One validating pass: the conversion checks every CIE and extension itself.
+        let p = Packet::parse_layout(buf)?;
+        p.verify_checksum()?;
+        p.to_repr()
     }
 
     /// ar$op.type.
