@@ -552,3 +552,53 @@ proptest! {
         prop_assert_eq!(&*o.payload, &payload[..]);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// The SA's anti-replay window against a reference model: random order with duplicates
+    /// and stale packets, across the ESN 2^32 boundary (window 32, 120 packets).
+    #[test]
+    fn prop_replay_against_model_across_esn_wrap(
+        order in proptest::collection::vec(0usize..120, 1..250),
+    ) {
+        let now = Instant::now();
+        let c = crypto();
+        let (po, mut pi) = pair(TRANSFORMS[0].1, Mode::Transport, true, false);
+        pi.replay_window = 32;
+        let mut out = OutboundSa::new(now, &po, &c).unwrap();
+        let mut inb = InboundSa::new(now, &pi, &c).unwrap();
+        // Walk the receiver up to just below 2^32.
+        let start = (1u64 << 32) - 60;
+        for s in [1u64 << 31, start] {
+            out.set_last_seq_for_test(s - 1);
+            let mut w = seal(&mut out, now, 47, b"w");
+            inb.open(now, &mut w).unwrap();
+        }
+        let pkts: Vec<Vec<u8>> = (0..120).map(|i| seal(&mut out, now, 47, &[i as u8; 24])).collect();
+        let mut top = start;
+        let mut seen = std::collections::BTreeSet::new();
+        for i in order {
+            let seq = start + 1 + i as u64;
+            let accept = seq > top || (top - seq < 32 && !seen.contains(&seq));
+            let mut p = pkts[i].clone();
+            match inb.open(now, &mut p) {
+                Ok(o) => {
+                    prop_assert!(accept, "accepted {} (top {})", seq, top);
+                    prop_assert_eq!(o.seq, seq);
+                    prop_assert_eq!(&*o.payload, &[i as u8; 24][..]);
+                    seen.insert(seq);
+                    top = top.max(seq);
+                }
+                Err(e) => {
+                    prop_assert!(!accept, "rejected {} (top {}): {:?}", seq, top, e);
+                    let expected = matches!(
+                        e,
+                        OpenError::Replay { .. } | OpenError::TooOld { .. } | OpenError::AuthFailed
+                    );
+                    prop_assert!(expected, "{:?}", e);
+                }
+            }
+            prop_assert_eq!(inb.replay_top(), top);
+        }
+    }
+}
