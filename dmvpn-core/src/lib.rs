@@ -16,6 +16,9 @@ pub mod demo;
 pub mod error;
 pub mod event;
 pub mod fib;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 mod node;
 pub mod overlay;
