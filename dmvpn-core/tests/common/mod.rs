@@ -183,3 +183,148 @@ impl Topology {
         self.sim.saw(d, f)
     }
 }
+
+// ----- helpers shared by the scenario_* tests ------------------------------------------------
+
+impl Topology {
+    /// Runs until every spoke is registered and the hub holds all registrations; returns the
+    /// virtual time that took (from now).
+    pub fn wait_registered(&mut self, within: Duration) -> Duration {
+        let from = self.sim.now();
+        let (hub, spokes) = (self.hub, self.spokes.clone());
+        let at = self
+            .sim
+            .run_until(within, |s| all_registered(s, hub, &spokes))
+            .unwrap_or_else(|e| panic!("spokes did not all register within {within:?}: {e}"));
+        at - from
+    }
+
+    /// Spoke i's device.
+    pub fn spoke(&self, i: usize) -> DeviceId {
+        self.spokes[i - 1]
+    }
+
+    /// Waits until spoke i's NHRP cache maps spoke j's host (a phase 3 shortcut) to `nbma`.
+    pub fn wait_direct(&mut self, i: usize, j: usize, nbma: IpAddr, within: Duration) -> bool {
+        self.wait_resolved(i, spoke_host(j), nbma, within)
+    }
+
+    /// Waits until spoke i's NHRP cache maps `target` (a shortcut's destination, or a phase 2
+    /// next hop) to `nbma`.
+    pub fn wait_resolved(
+        &mut self,
+        i: usize,
+        target: IpAddr,
+        nbma: IpAddr,
+        within: Duration,
+    ) -> bool {
+        let d = self.spoke(i);
+        self.sim
+            .run_until(within, |s| {
+                s.device(d)
+                    .nhrp()
+                    .lookup(target)
+                    .is_some_and(|c| c.nbma == Some(nbma))
+            })
+            .is_ok()
+    }
+
+    /// Pings up to `attempts` times (new sequence number each, 5 s wait each) until one reply
+    /// comes back; returns the RTT of the first answered attempt and the attempts it took.
+    pub fn ping_until_answered(
+        &mut self,
+        i: usize,
+        j: usize,
+        first_seq: u16,
+        attempts: u16,
+    ) -> Option<(Duration, u16)> {
+        (0..attempts).find_map(|k| self.ping(i, j, first_seq + k).map(|rtt| (rtt, k + 1)))
+    }
+
+    /// The hub's data packets forwarded tunnel to tunnel so far.
+    pub fn hub_hairpinned(&self) -> u64 {
+        self.sim.device(self.hub).stats().data_hairpinned
+    }
+}
+
+/// Every spoke has an NHS up and the hub holds a registration for each of them.
+pub fn all_registered(s: &Sim<Node>, hub: DeviceId, spokes: &[DeviceId]) -> bool {
+    spokes.iter().all(|d| s.device(*d).is_registered())
+        && s.device(hub).nhrp().registrations().count() == spokes.len()
+}
+
+/// One manual SA pair between NBMA addresses `a` and `b` (AES-256-GCM, transport mode), as
+/// seen from `a`: (inbound, outbound). The SPI and key of each direction are derived from the
+/// ordered pair (sender, receiver), so `a`'s outbound SA is exactly `b`'s inbound one.
+pub fn manual_sa_pair(a: IpAddr, b: IpAddr) -> (esp::SaParams, esp::SaParams) {
+    (
+        manual_sa(b, a, esp::Direction::Inbound),
+        manual_sa(a, b, esp::Direction::Outbound),
+    )
+}
+
+/// The SPI of the SA carrying traffic from `from` to `to` (receiver's choice in IKE; here a
+/// function of the pair, never 0..=255).
+pub fn manual_spi(from: IpAddr, to: IpAddr) -> u32 {
+    let (f, t) = (octets(from), octets(to));
+    0x1000_0000
+        | (u32::from(f[2]) << 20)
+        | (u32::from(f[3]) << 12)
+        | (u32::from(t[2]) << 8)
+        | u32::from(t[3])
+}
+
+/// The 36-byte key (32-byte AES-256 key + 4-byte salt, RFC 4106 §8.1) of the SA carrying
+/// traffic from `from` to `to`.
+pub fn manual_key(from: IpAddr, to: IpAddr) -> Vec<u8> {
+    let (f, t) = (octets(from), octets(to));
+    (0..36u8)
+        .map(|k| {
+            k.wrapping_mul(7)
+                ^ f[2]
+                ^ f[3].rotate_left(1)
+                ^ t[2].rotate_left(3)
+                ^ t[3].rotate_left(5)
+        })
+        .collect()
+}
+
+fn octets(a: IpAddr) -> [u8; 4] {
+    match a {
+        IpAddr::V4(v) => v.octets(),
+        IpAddr::V6(v) => {
+            let o = v.octets();
+            [o[12], o[13], o[14], o[15]]
+        }
+    }
+}
+
+fn manual_sa(from: IpAddr, to: IpAddr, direction: esp::Direction) -> esp::SaParams {
+    esp::SaParams {
+        spi: esp::Spi(manual_spi(from, to)),
+        direction,
+        mode: esp::Mode::Transport,
+        transform: esp::Transform::AES_256_GCM,
+        keys: esp::Keys {
+            encr: esp::crypto::Secret::new(&manual_key(from, to)),
+            integ: esp::crypto::Secret::new(&[]),
+        },
+        esn: false,
+        replay_window: 1024,
+        lifetimes: esp::Lifetimes::default(),
+        udp_encap: None,
+        tfc_pad_to: 0,
+    }
+}
+
+/// Installs the SA pair between devices `a` and `b` (NBMA addresses `na`, `nb`) on both.
+pub fn install_pair(sim: &mut Sim<Node>, a: DeviceId, na: IpAddr, b: DeviceId, nb: IpAddr) {
+    let (i, o) = manual_sa_pair(na, nb);
+    sim.with_device(a, |n, now| n.install_sa(now, nb, i, o))
+        .unwrap()
+        .unwrap();
+    let (i, o) = manual_sa_pair(nb, na);
+    sim.with_device(b, |n, now| n.install_sa(now, na, i, o))
+        .unwrap()
+        .unwrap();
+}
