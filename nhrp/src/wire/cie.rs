@@ -77,8 +77,12 @@ pub(crate) fn check_proto_len(
 #[derive(Debug, Clone, Copy)]
 pub struct CieView<'a> {
     header: &'a CieHeader,
-    nbma: Option<IpAddr>,
-    proto: Option<IpAddr>,
+    /// Client NBMA address bytes (empty or the NBMA family's length).
+    nbma: &'a [u8],
+    /// Client protocol address bytes (empty or the protocol family's length).
+    proto: &'a [u8],
+    nbma_family: Family,
+    proto_family: Family,
 }
 
 impl<'a> CieView<'a> {
@@ -114,8 +118,10 @@ impl<'a> CieView<'a> {
         };
         let view = CieView {
             header,
-            nbma: read_addr(nbma, nb),
-            proto: read_addr(proto, pb),
+            nbma: nb,
+            proto: pb,
+            nbma_family: nbma,
+            proto_family: proto,
         };
         Ok((view, CIE_HEADER_LEN + nl + pl))
     }
@@ -146,11 +152,11 @@ impl<'a> CieView<'a> {
     }
     /// Client NBMA Address, `None` when its length is 0.
     pub fn client_nbma(&self) -> Option<IpAddr> {
-        self.nbma
+        read_addr(self.nbma_family, self.nbma)
     }
     /// Client Protocol Address, `None` when its length is 0.
     pub fn client_proto(&self) -> Option<IpAddr> {
-        self.proto
+        read_addr(self.proto_family, self.proto)
     }
 
     /// The owned form.
@@ -160,8 +166,8 @@ impl<'a> CieView<'a> {
             prefix_length: self.prefix_length(),
             mtu: self.mtu(),
             holding_time: Duration::from_secs(u64::from(self.holding_time_secs())),
-            client_nbma: self.nbma,
-            client_proto: self.proto,
+            client_nbma: self.client_nbma(),
+            client_proto: self.client_proto(),
             preference: self.preference(),
         }
     }

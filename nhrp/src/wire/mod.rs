@@ -7,6 +7,80 @@
 //! 3. owned Reprs ([`PacketRepr`], [`Body`], [`Cie`], [`Extension`]) with `parse`,
 //!    `buffer_len` and `emit(&mut [u8])` (emit does not allocate).
 //!
+//! # What is implemented
+//!
+//! RFC 2332 (NBMA Next Hop Resolution Protocol), section by section:
+//!
+//! | RFC 2332 | here |
+//! |---|---|
+//! | §5.1 fixed header: ar$afn, ar$pro.type and ar$pro.snap (short form and the SNAP long form 0x0080), ar$hopcnt, ar$pktsz, ar$chksum (RFC 1071 over the whole packet, extensions included), ar$extoff, ar$op.version, ar$op.type, ar$shtl/ar$sstl | [`FixedHeader`], [`Packet`], [`PacketRepr`] (size, offset and checksum computed on emit) |
+//! | §5.2.0.1 common header (Src/Dst Proto Len, Flags, Request ID, source NBMA address, source and destination protocol addresses) and Client Information Entries (Code, Prefix Length, MTU, Holding Time, client NBMA address, client protocol address, Preference) | [`CommonHeader`], [`Mandatory`], [`CieHeader`], [`CieView`], [`Cie`] |
+//! | §5.2.1/§5.2.2 Resolution Request/Reply with the Q, A, D, U, S flags | [`Body::ResolutionRequest`], [`Body::ResolutionReply`], `Flags::RESOLUTION_*` |
+//! | §5.2.3/§5.2.4 Registration Request/Reply with the U flag | [`Body::RegistrationRequest`], [`Body::RegistrationReply`], [`Flags::REGISTRATION_U`] |
+//! | §5.2.5/§5.2.6 Purge Request/Reply with the N flag | [`Body::PurgeRequest`], [`Body::PurgeReply`], [`Flags::PURGE_N`] |
+//! | §5.2.7 Error Indication (Error Code, Error Offset, the packet in error) | [`Body::ErrorIndication`], [`ErrorHeader`], [`ErrorCode`] |
+//! | CIE codes of §5.2.2/§5.2.4 (0, 4, 5, 12, 13, 14) | [`CieCode`] |
+//! | §5.3 extension header with the compulsory bit; §5.3.0 End; §5.3.1 Responder Address; §5.3.2/§5.3.3 Forward/Reverse Transit NHS Record; §5.3.4 Authentication; §5.3.5 Vendor-Private | [`ExtensionHeader`], [`ExtensionView`], [`Extension`], [`ExtensionValue`] |
+//! | unknown extensions (to be answered per §5.3: ignored, or an Error Indication "Unrecognized Extension" when compulsory) | [`ExtensionValue::Unknown`], kept with type, C bit and bytes |
+//!
+//! Cisco DMVPN additions (draft-detienne-dmvpn-01 and what Cisco IOS/IOS-XE and FRR send):
+//!
+//! * packet type 8, Traffic Indication (the phase 3 "redirect"): [`Body::TrafficIndication`];
+//! * extension type 9, Cisco NAT Address (CIEs): [`ExtensionValue::NatAddress`];
+//! * the "NAT supported" flag 0x0002 in the Flags of resolution and registration packets:
+//!   [`Flags::CISCO_NAT`];
+//! * the plaintext Authentication form (SPI 1 + password): [`Authentication::cisco_plaintext`];
+//! * the per-tunnel QoS group name in a Vendor-Private extension (vendor 0x00000C, data
+//!   `01 len name`): [`ExtensionValue::VendorPrivate`];
+//! * IPv6 protocol addresses over an IPv4 NBMA (and any other mix of IPv4/IPv6 on both layers).
+//!
+//! # Where Cisco deviates from (or narrows) the RFC
+//!
+//! * **Authentication**: RFC 2332 §5.3.4 puts a source address between the SPI and the
+//!   authentication data; Cisco (and FRR's `cisco-authentication`) send only Reserved, SPI 1
+//!   and the clear-text password (at most 8 bytes). [`Authentication::data`] is everything
+//!   after the SPI, so both forms round-trip; Wireshark needs `nhrp.auth_ext_has_addr: FALSE`
+//!   to show the Cisco form.
+//! * **Registration Request CIE**: Cisco puts one CIE with *empty* client addresses in the
+//!   mandatory part (prefix 32, or 255 in IOS 12.4; MTU; holding time) and registers the
+//!   source addresses of the common header instead; the CIE addresses are `Option`s for that.
+//! * **NAT extension in requests**: Cisco spokes put the NHS's NBMA/protocol address (holding
+//!   time 0) in a Cisco NAT Address extension of their Registration Requests; the NHS's reply
+//!   (and FRR's) carries the NBMA address the request was really seen from.
+//! * **Resolution Reply CIE**: the prefix length applies to the *destination* protocol
+//!   address, and the CIE's client protocol address is the responder's tunnel address.
+//! * **Flags**: Cisco uses the RFC-reserved bit 0x0002 (NAT supported).
+//! * **Traffic Indication** layout: the common header as in types 1-6, with the traffic code
+//!   in the Flags position and an unused (zero) Request ID word, followed by the quoted data
+//!   packet up to ar$extoff; extensions (transit records, authentication, NAT) follow.
+//! * Cisco sends empty Responder Address, Forward and Reverse Transit NHS Record extensions in
+//!   requests (allowed by the RFC), always with the C bit; NAT and Vendor-Private without it.
+//! * **Code points**: RFC 2332 says loop detected = 3 and no binding exists = 12; FRR nhrpd and
+//!   OpenNHRP use 2 and 11. No capture shows Cisco's choice (all CIE codes in the captures are
+//!   0 and none holds an Error Indication), so both numberings decode to distinct variants and
+//!   [`Dialect`] selects what a machine sends (RFC by default).
+//!
+//! # Choices of this codec
+//!
+//! * Only IP address families: ar$afn 1/2 and ar$pro.type 0x0800/0x86DD (or their SNAP long
+//!   form); any other is [`Error::Unsupported`]. IP NBMA addresses are never E.164 numbers and
+//!   have no subaddress, so a set E.164/reserved bit in a type/length byte or a non-zero
+//!   subaddress length is [`Error::Unsupported`] naming the field (the raw bytes stay readable
+//!   through [`Packet::header`] and [`CieView::header`]).
+//! * Address lengths must be the family's (0 is allowed for CIE client addresses):
+//!   [`Error::AddressLength`]. A short-form ar$pro.type's ar$pro.snap is ignored on receive
+//!   and zero on transmit (§5.1).
+//! * The "unused" fields (CIE, Error Indication) are emitted as 0; the End extension is
+//!   emitted with the C bit (as every implementation sends it). An extension part holding
+//!   only End parses to no extensions and is emitted without an extension part. Apart from
+//!   these, parse -> emit reproduces the bytes (checked on every captured packet).
+//! * Bytes after ar$pktsz are ignored (link padding); bytes after the End extension, a
+//!   missing End, an ar$extoff inside the mandatory part or beyond the packet, CIEs running
+//!   past ar$extoff, lengths pointing outside the packet and a bad checksum are errors.
+//! * Nothing panics on any input. The view allocates nothing; a Repr allocates only its
+//!   CIE/extension/data vectors, sized from the packet (at most a small constant times
+//!   ar$pktsz, itself at most 65535), never from a length field alone.
+//!
 //! Building a Registration Request as a Cisco spoke does:
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
