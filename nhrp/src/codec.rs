@@ -96,11 +96,18 @@ pub(crate) fn from_repr(repr: PacketRepr) -> Message {
 }
 
 /// Builds the Repr of a message.
+#[cfg(test)]
 pub(crate) fn to_repr(msg: &Message) -> PacketRepr {
-    let mand = || Mandatory {
+    into_repr(msg.clone())
+}
+
+/// Builds the Repr of a message, moving its buffers.
+pub(crate) fn into_repr(msg: Message) -> PacketRepr {
+    let cies: Vec<wire::Cie> = msg.cies.iter().map(cie_to).collect();
+    let mand = move || Mandatory {
         flags: Flags(msg.flags),
         request_id: msg.request_id,
-        cies: msg.cies.iter().map(cie_to).collect(),
+        cies,
     };
     let body = match msg.op {
         Op::ResolutionRequest => Body::ResolutionRequest(mand()),
@@ -114,20 +121,20 @@ pub(crate) fn to_repr(msg: &Message) -> PacketRepr {
             Body::ErrorIndication(ErrorIndication {
                 code: ErrorCode::from_u16(code),
                 offset,
-                packet: msg.payload.clone(),
+                packet: msg.payload,
             })
         }
         Op::TrafficIndication => Body::TrafficIndication(TrafficIndication {
             traffic_code: msg.flags,
             reserved: msg.request_id,
-            packet: msg.payload.clone(),
+            packet: msg.payload,
         }),
     };
     let src_nbma = msg
         .src_nbma
         .unwrap_or(std::net::IpAddr::from([0u8, 0, 0, 0]));
     let mut r = PacketRepr::new(msg.hop_count, src_nbma, msg.src_proto, msg.dst_proto, body);
-    let x = &msg.ext;
+    let x = msg.ext;
     if let Some(c) = &x.responder {
         r.extensions
             .push(Extension::responder_address(c.as_ref().map(cie_to)));
@@ -142,18 +149,24 @@ pub(crate) fn to_repr(msg: &Message) -> PacketRepr {
             v.iter().map(cie_to).collect(),
         ));
     }
-    if let Some(a) = &x.auth {
-        r.extensions.push(Extension::authentication(a.clone()));
+    if let Some(a) = x.auth {
+        r.extensions.push(Extension::authentication(a));
     }
     if let Some(v) = &x.nat {
         r.extensions
             .push(Extension::nat_address(v.iter().map(cie_to).collect()));
     }
-    r.extensions.extend(x.other.iter().cloned());
+    r.extensions.extend(x.other);
     r
 }
 
 /// Encodes; `None` if the message cannot be encoded (counted by the caller).
+#[cfg(test)]
 pub(crate) fn encode(msg: &Message) -> Option<Vec<u8>> {
     to_repr(msg).to_vec().ok()
+}
+
+/// Encodes a message, moving its buffers; `None` if it cannot be encoded.
+pub(crate) fn encode_owned(msg: Message) -> Option<Vec<u8>> {
+    into_repr(msg).to_vec().ok()
 }

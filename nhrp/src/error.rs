@@ -20,6 +20,10 @@ pub enum DropReason {
     /// A reply whose request ID matches nothing outstanding.
     #[error("reply for unknown request id {0}")]
     UnknownRequest(u32),
+    /// A compulsory extension we do not understand (RFC 2332 §5.3; an Error Indication
+    /// "Unrecognized Extension" was sent).
+    #[error("unrecognized compulsory extension type {0}")]
+    UnrecognizedExtension(u16),
     /// A packet type this node's role does not accept.
     #[error("packet type {packet_type} not accepted in this role")]
     WrongRole {

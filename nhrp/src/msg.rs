@@ -50,6 +50,7 @@ pub(crate) mod cie_code {
 
 /// Error Indication codes (RFC 2332 §5.2.7).
 pub(crate) mod error_code {
+    pub(crate) const UNRECOGNIZED_EXTENSION: u16 = 1;
     pub(crate) const LOOP_DETECTED: u16 = 3;
     pub(crate) const AUTHENTICATION_FAILURE: u16 = 11;
     pub(crate) const HOP_COUNT_EXCEEDED: u16 = 15;

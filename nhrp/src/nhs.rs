@@ -42,7 +42,7 @@ impl Node {
         &mut self,
         now: Instant,
         from: IpAddr,
-        msg: Message,
+        mut msg: Message,
     ) -> Result<(), DropReason> {
         if msg.cies.is_empty() {
             return Err(DropReason::MissingCie);
@@ -50,14 +50,12 @@ impl Node {
         let src_nbma = msg.src_nbma.unwrap_or(from);
         let unique = msg.flags & flags::U_REG != 0;
         let t = self.tick(now);
-        let mut reply = msg.clone();
-        reply.op = Op::RegistrationReply;
-        reply.hop_count = 255;
         for i in 0..msg.cies.len() {
             let c = &msg.cies[i];
             let protocol = c.client_proto.unwrap_or(msg.src_proto);
             let nbma = c.client_nbma.unwrap_or(src_nbma);
             let nat_nbma = (from != nbma).then_some(from);
+            let holding = c.holding_time;
             let code = self.register_one(
                 now,
                 t,
@@ -65,14 +63,20 @@ impl Node {
                 nbma,
                 nat_nbma,
                 unique,
-                c.holding_time,
+                holding,
                 msg.request_id,
             );
-            reply.cies[i].code = code;
+            msg.cies[i].code = code;
         }
+        // The reply reuses the request (RFC 2332 §5.2.4: same header fields and CIEs).
+        let mut reply = msg;
+        reply.op = Op::RegistrationReply;
+        reply.hop_count = 255;
+        let first = reply.cies[0].clone();
+        let src_proto = reply.src_proto;
         // IPv6: a client registering its link-local address learns ours (Cisco).
         if let Some(ll) = self.cfg.link_local_address {
-            let registers_link_local = msg.cies.iter().any(
+            let registers_link_local = reply.cies.iter().any(
                 |c| matches!(c.client_proto, Some(IpAddr::V6(a)) if a.is_unicast_link_local()),
             );
             if registers_link_local {
@@ -80,14 +84,14 @@ impl Node {
                     client_nbma: Some(self.cfg.nbma_address),
                     client_proto: Some(ll),
                     code: 0,
-                    ..msg.cies[0].clone()
+                    ..first.clone()
                 });
             }
         }
         // Responder Address extension: us (Cisco fills it in every reply, with the
         // preference of the request's CIE).
         reply.ext.responder = Some(Some(Cie {
-            preference: msg.cies[0].preference,
+            preference: first.preference,
             client_proto: Some(self.responder_address()),
             ..self.own_cie(host_len(self.cfg.protocol_address))
         }));
@@ -97,12 +101,12 @@ impl Node {
             if from != src_nbma {
                 reply.ext.nat = Some(vec![Cie {
                     code: 0,
-                    prefix_len: host_len(msg.src_proto),
+                    prefix_len: host_len(src_proto),
                     mtu: self.cfg.mtu,
                     holding_time: 0,
                     preference: 255,
                     client_nbma: Some(from),
-                    client_proto: Some(msg.src_proto),
+                    client_proto: Some(src_proto),
                 }]);
             }
         } else {

@@ -93,6 +93,8 @@ pub struct DropCounts {
     pub auth_mismatch: u64,
     /// [`DropReason::UnknownRequest`].
     pub unknown_request: u64,
+    /// [`DropReason::UnrecognizedExtension`].
+    pub unrecognized_extension: u64,
     /// [`DropReason::WrongRole`].
     pub wrong_role: u64,
     /// [`DropReason::NotForUs`].
@@ -120,6 +122,7 @@ impl DropCounts {
             DropReason::AuthMissing => &mut self.auth_missing,
             DropReason::AuthMismatch => &mut self.auth_mismatch,
             DropReason::UnknownRequest(_) => &mut self.unknown_request,
+            DropReason::UnrecognizedExtension(_) => &mut self.unrecognized_extension,
             DropReason::WrongRole { .. } => &mut self.wrong_role,
             DropReason::NotForUs(_) => &mut self.not_for_us,
             DropReason::HopCountExceeded => &mut self.hop_count_exceeded,
@@ -376,6 +379,18 @@ impl Node {
                 return Err(reason);
             }
         }
+        // RFC 2332 §5.3: a compulsory extension we do not understand rejects the packet.
+        let unknown = msg.ext.other.iter().find_map(|e| match &e.value {
+            crate::wire::ExtensionValue::Unknown { ty, .. } if e.compulsory => Some(*ty),
+            _ => None,
+        });
+        if let Some(ty) = unknown {
+            if msg.op != Op::ErrorIndication {
+                let to = msg.src_nbma.unwrap_or(from);
+                self.send_error(error_code::UNRECOGNIZED_EXTENSION, to, &msg, raw);
+            }
+            return Err(DropReason::UnrecognizedExtension(ty));
+        }
         let op = msg.op;
         let r = match op {
             Op::RegistrationRequest => {
@@ -474,7 +489,7 @@ impl Node {
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         loop {
             let (to, msg) = self.outbox.pop_front()?;
-            match crate::codec::encode(&msg) {
+            match crate::codec::encode_owned(msg) {
                 Some(bytes) => return Some(Transmit { to, bytes }),
                 None => self.stats.encode_failed += 1,
             }

@@ -478,3 +478,31 @@ fn invalid_configs_are_refused() {
 fn lab_now() -> std::time::Instant {
     std::time::Instant::now()
 }
+
+#[test]
+fn unknown_compulsory_extension_is_rejected_with_error_indication() {
+    let mut lab = Lab::new(hub_config());
+    let mut req = registration_request(S2, S2_NBMA, 1, 7200, true);
+    req.ext.other.push(crate::wire::Extension {
+        compulsory: true,
+        value: crate::wire::ExtensionValue::Unknown {
+            ty: 0x1234,
+            data: vec![1, 2],
+        },
+    });
+    assert_eq!(
+        lab.deliver(S2_NBMA, &req),
+        Err(DropReason::UnrecognizedExtension(0x1234))
+    );
+    let (to, err) = lab.sent().remove(0);
+    assert_eq!(to, ip(S2_NBMA));
+    assert_eq!(
+        err.error.map(|e| ErrorCode::from_u16(e.0)),
+        Some(ErrorCode::UnrecognizedExtension)
+    );
+    assert_eq!(lab.node.stats().registrations, 0);
+    // Not compulsory: ignored, the registration goes through.
+    req.ext.other[0].compulsory = false;
+    lab.deliver(S2_NBMA, &req).unwrap();
+    assert_eq!(lab.node.stats().registrations, 1);
+}

@@ -584,3 +584,26 @@ fn hub_removes_a_registration_purged_by_its_owner() {
     .unwrap();
     assert!(lab.node.registration(ip(S3)).is_some());
 }
+
+#[test]
+fn hierarchical_hub_forwards_unknown_destinations_to_its_own_nhs() {
+    let mut cfg = hub_config();
+    cfg.role = crate::Role::Both;
+    cfg.nhs = vec![crate::NhsConfig::new(ip("10.255.0.1"), ip("198.51.100.1"))];
+    let mut lab = Lab::new(cfg);
+    let up = lab.sent().remove(0).1;
+    lab.deliver("198.51.100.1", &registration_reply(&up, 0))
+        .unwrap();
+    lab.deliver(S2_NBMA, &registration_request(S2, S2_NBMA, 1, 7200, true))
+        .unwrap();
+    lab.sent();
+    lab.deliver(S2_NBMA, &resolution_request(S2, S2_NBMA, "10.9.9.9", 8))
+        .unwrap();
+    let (to, fwd) = lab.sent().remove(0);
+    assert_eq!(to, ip("198.51.100.1"), "forwarded up the hierarchy");
+    assert_eq!(fwd.hop_count, 254);
+    assert_eq!(
+        fwd.ext.forward_transit.unwrap()[0].client_proto,
+        Some(ip(HUB))
+    );
+}
