@@ -328,3 +328,72 @@ pub fn install_pair(sim: &mut Sim<Node>, a: DeviceId, na: IpAddr, b: DeviceId, n
         .unwrap()
         .unwrap();
 }
+
+/// The public address of the NAT box in front of spoke i (when it has one).
+pub fn nat_public(i: usize) -> IpAddr {
+    ip(&format!("203.0.113.{}", 10 + i))
+}
+
+/// The private (inside) NBMA address of spoke i behind its NAT box.
+pub fn nat_inside(i: usize) -> IpAddr {
+    ip(&format!("192.168.{}.2", i))
+}
+
+impl Topology {
+    /// Like [`Topology::with`], but spoke i sits behind its own NAT box of kind `nat(i)`
+    /// (public [`nat_public`]`(i)`, inside [`nat_inside`]`(i)`, which is also its configured
+    /// NBMA address) when `nat(i)` is `Some`. Returns the topology and the NAT ids per spoke.
+    pub fn with_nats(
+        seed: u64,
+        phase: Phase,
+        n: usize,
+        link: Link,
+        nat: impl Fn(usize) -> Option<dmvpn_core::sim::NatKind>,
+        mut tweak: impl FnMut(usize, &mut Config),
+    ) -> (Self, Vec<Option<dmvpn_core::sim::NatId>>) {
+        let kinds: Vec<_> = (1..=n).map(&nat).collect();
+        let mut t = Self::with(seed, phase, 0, link, |i, c| {
+            if i == 0 {
+                *c = hub_config(phase, n);
+            }
+            tweak(i, c);
+        });
+        let start = t.sim.now();
+        let mut nats = Vec::new();
+        for i in 1..=n {
+            let mut c = spoke_config(phase, i);
+            if phase == Phase::Two {
+                for j in (1..=n).filter(|&j| j != i) {
+                    c.static_routes.push(StaticRoute {
+                        prefix: spoke_lan(j),
+                        next_hop: spoke_tunnel(j),
+                    });
+                }
+            }
+            let (d, id) = match kinds[i - 1] {
+                Some(kind) => {
+                    c.nbma = nat_inside(i);
+                    tweak(i, &mut c);
+                    let id = t
+                        .sim
+                        .add_nat(dmvpn_core::sim::NatConfig::new(nat_public(i), kind))
+                        .unwrap();
+                    let dev = node(c, seed.wrapping_add(i as u64), start);
+                    (
+                        t.sim.add_device_behind_nat(id, nat_inside(i), dev).unwrap(),
+                        Some(id),
+                    )
+                }
+                None => {
+                    tweak(i, &mut c);
+                    let dev = node(c, seed.wrapping_add(i as u64), start);
+                    (t.sim.add_device(spoke_nbma(i), dev).unwrap(), None)
+                }
+            };
+            t.hosts.push(t.sim.add_host(d, spoke_host(i)).unwrap());
+            t.spokes.push(d);
+            nats.push(id);
+        }
+        (t, nats)
+    }
+}
