@@ -145,7 +145,9 @@ impl Node {
             self.stats.resolutions_coalesced += 1;
             return Ok(());
         }
-        self.start_resolution(now, target, false).map(|_| ())
+        let r = self.start_resolution(now, target, false).map(|_| ());
+        self.compact_timers();
+        r
     }
 
     /// NHC: the forwarding plane reports that the shortcut or cache entry covering `dst`

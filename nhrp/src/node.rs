@@ -352,6 +352,7 @@ impl Node {
         if let Err(e) = &r {
             self.stats.dropped.bump(e);
         }
+        self.compact_timers();
         r
     }
 
@@ -482,6 +483,7 @@ impl Node {
                 None => {}
             }
         }
+        self.compact_timers();
     }
 
     /// Returns the next NHRP packet to send, encoded.
@@ -645,6 +647,29 @@ impl Node {
 
     pub(crate) fn key(kind: Kind, id: EntryId) -> Key {
         Key::new(kind, id)
+    }
+
+    /// Keeps the timer heap proportional to the live objects: cancelled entries normally
+    /// leave the heap when their time comes, but churn (register, deregister, register
+    /// another address ...) could pile them up; past twice the live timers, stale entries
+    /// are dropped in one O(n) pass (amortised O(1)).
+    pub(crate) fn compact_timers(&mut self) {
+        let live = self.regs.len() + self.cache.len() + self.pending.len() + self.nhs.len();
+        if self.timers.len() <= 2 * live + 64 {
+            return;
+        }
+        let (regs, cache, pending, nhs) = (&self.regs, &self.cache, &self.pending, &self.nhs);
+        self.timers.retain(|at, key| {
+            let id = key.id();
+            let queued = match key.kind() {
+                Some(Kind::Nhs) => nhs.get(id).map(|s| s.timer.queued),
+                Some(Kind::Registration) => regs.get(id).map(|r| r.timer.queued),
+                Some(Kind::Cache) => cache.get(id).map(|c| c.timer.queued),
+                Some(Kind::Pending) => pending.get(id).map(|p| p.timer.queued),
+                None => None,
+            };
+            queued == Some(at)
+        });
     }
 
     /// Queues a message, counting it (or the overflow).

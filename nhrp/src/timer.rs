@@ -174,6 +174,11 @@ impl TimerQueue {
         false
     }
 
+    /// Drops the entries `live` rejects (stale ones), in O(n).
+    pub(crate) fn retain(&mut self, mut live: impl FnMut(u64, Key) -> bool) {
+        self.heap.retain(|Reverse((t, k))| live(*t, *k));
+    }
+
     /// Number of heap entries (live or stale).
     pub(crate) fn len(&self) -> usize {
         self.heap.len()

@@ -506,3 +506,27 @@ fn unknown_compulsory_extension_is_rejected_with_error_indication() {
     lab.deliver(S2_NBMA, &req).unwrap();
     assert_eq!(lab.node.stats().registrations, 1);
 }
+
+#[test]
+fn registration_churn_does_not_grow_the_timer_heap() {
+    let mut lab = Lab::new(hub_config());
+    for i in 0..10_000u32 {
+        let proto = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+        lab.deliver(
+            S2_NBMA,
+            &registration_request(&proto, S2_NBMA, i, 7200, false),
+        )
+        .unwrap();
+        lab.deliver(S2_NBMA, &registration_request(&proto, S2_NBMA, i, 0, false))
+            .unwrap();
+        lab.sent();
+        lab.events();
+    }
+    let s = lab.node.stats();
+    assert_eq!(s.registrations, 0);
+    assert!(
+        s.timers <= 64 + 2,
+        "timer heap holds {} stale entries",
+        s.timers
+    );
+}
