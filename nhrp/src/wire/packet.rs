@@ -9,7 +9,9 @@ use super::checksum;
 use super::cie::{Cie, CieIter, check_nbma_tl, check_proto_len, check_subaddr_tl};
 use super::codes::{ErrorCode, Flags, PacketType};
 use super::error::{Error, Layer};
-use super::extension::{Extension, ExtensionIter, count_extensions, emit_end};
+use super::extension::{
+    Authentication, Extension, ExtensionIter, ExtensionValue, count_extensions, emit_end,
+};
 use super::header::{
     COMMON_HEADER_LEN, CommonHeader, EXTENSION_HEADER_LEN, ErrorHeader, FIXED_HEADER_LEN,
     FixedHeader,
@@ -532,8 +534,8 @@ impl Body {
         }
     }
 
-    fn len(&self, nbma: Family, proto: Family) -> usize {
-        let _ = (nbma, proto);
+    /// Encoded length after the addresses.
+    fn len(&self) -> usize {
         match self {
             Body::ErrorIndication(e) => e.packet.len(),
             Body::TrafficIndication(t) => t.packet.len(),
@@ -632,6 +634,55 @@ impl PacketRepr {
         self.extensions.iter_mut().find(|e| e.ty() == ty)
     }
 
+    /// The Responder Address extension's CIE: `None` if the extension is absent,
+    /// `Some(None)` if it is present but empty (as in requests).
+    pub fn responder_address(&self) -> Option<Option<&Cie>> {
+        self.extensions.iter().find_map(|e| match &e.value {
+            ExtensionValue::ResponderAddress(c) => Some(c.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// The CIEs of the Forward Transit NHS Record extension, if present.
+    pub fn forward_transit_nhs(&self) -> Option<&[Cie]> {
+        self.extensions.iter().find_map(|e| match &e.value {
+            ExtensionValue::ForwardTransitNhs(c) => Some(&c[..]),
+            _ => None,
+        })
+    }
+
+    /// The CIEs of the Reverse Transit NHS Record extension, if present.
+    pub fn reverse_transit_nhs(&self) -> Option<&[Cie]> {
+        self.extensions.iter().find_map(|e| match &e.value {
+            ExtensionValue::ReverseTransitNhs(c) => Some(&c[..]),
+            _ => None,
+        })
+    }
+
+    /// The Authentication extension, if present.
+    pub fn authentication(&self) -> Option<&Authentication> {
+        self.extensions.iter().find_map(|e| match &e.value {
+            ExtensionValue::Authentication(a) => Some(a),
+            _ => None,
+        })
+    }
+
+    /// The CIEs of the Cisco NAT Address extension, if present.
+    pub fn nat_address(&self) -> Option<&[Cie]> {
+        self.extensions.iter().find_map(|e| match &e.value {
+            ExtensionValue::NatAddress(c) => Some(&c[..]),
+            _ => None,
+        })
+    }
+
+    /// The compulsory extensions this codec does not know (RFC 2332 §5.3: the receiver must
+    /// answer them with an Error Indication "Unrecognized Extension").
+    pub fn unknown_compulsory(&self) -> impl Iterator<Item = &Extension> {
+        self.extensions
+            .iter()
+            .filter(|e| e.compulsory && matches!(e.value, ExtensionValue::Unknown { .. }))
+    }
+
     /// Offset of the extension part (= length of fixed header + mandatory part).
     fn mandatory_end(&self) -> usize {
         let nbma = self.nbma_family();
@@ -640,7 +691,7 @@ impl PacketRepr {
             + COMMON_HEADER_LEN
             + nbma.addr_len()
             + 2 * proto.addr_len()
-            + self.body.len(nbma, proto)
+            + self.body.len()
     }
 
     /// (ar$extoff, ar$pktsz) of the encoding; ar$extoff is 0 without extensions.

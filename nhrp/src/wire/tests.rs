@@ -630,3 +630,38 @@ fn pro_snap_is_ignored_with_a_short_form_type() {
         })
     ));
 }
+
+#[test]
+fn typed_extension_accessors() {
+    let r = PacketRepr::parse(&h(TCPDUMP_RES_REPLY)).expect("parse");
+    let resp = r.responder_address().expect("present").expect("non-empty");
+    assert_eq!(resp.client_nbma, Some(v4(192, 168, 200, 2)));
+    assert_eq!(r.forward_transit_nhs().expect("fwd").len(), 1);
+    assert_eq!(r.reverse_transit_nhs(), Some(&[][..]));
+    assert_eq!(
+        r.authentication().and_then(Authentication::cisco_password),
+        Some(&b"secret"[..])
+    );
+    assert_eq!(r.nat_address(), Some(&[][..]));
+    assert_eq!(r.unknown_compulsory().count(), 0);
+    let q = PacketRepr::parse(&h(TCPDUMP_IOS_REG)).expect("parse");
+    assert_eq!(q.responder_address(), Some(None));
+    assert_eq!(q.nat_address(), None);
+    let mut u = q.clone();
+    u.extensions.push(Extension {
+        compulsory: true,
+        value: ExtensionValue::Unknown {
+            ty: 0x0abc,
+            data: vec![],
+        },
+    });
+    u.extensions.push(Extension {
+        compulsory: false,
+        value: ExtensionValue::Unknown {
+            ty: 0x0abd,
+            data: vec![],
+        },
+    });
+    let unknown: Vec<u16> = u.unknown_compulsory().map(Extension::ty).collect();
+    assert_eq!(unknown, [0x0abc]);
+}
