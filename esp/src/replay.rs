@@ -47,8 +47,10 @@ impl ReplayWindow {
         self.top
     }
 
-    fn ring_bits(&self) -> u64 {
-        self.bitmap.len() as u64 * 64
+    /// Bit index of `seq` in the ring; the ring size is a power of two, so this is a mask.
+    fn bit(&self, seq: u64) -> (usize, u64) {
+        let bit = seq & (self.bitmap.len() as u64 * 64 - 1);
+        ((bit >> 6) as usize, 1u64 << (bit & 63))
     }
 
     /// RFC 4303 §3.4.3 pre-check; does not change the window.
@@ -62,10 +64,9 @@ impl ReplayWindow {
         if self.top - seq >= self.size {
             return Err(ReplayError::TooOld);
         }
-        let bit = seq % self.ring_bits();
-        let word = (bit / 64) as usize;
+        let (word, mask) = self.bit(seq);
         match self.bitmap.get(word) {
-            Some(w) if w & (1u64 << (bit % 64)) != 0 => Err(ReplayError::Replay),
+            Some(w) if w & mask != 0 => Err(ReplayError::Replay),
             _ => Ok(()),
         }
     }
@@ -74,20 +75,20 @@ impl ReplayWindow {
     pub fn update(&mut self, seq: u64) {
         let words = self.bitmap.len() as u64;
         if seq > self.top {
-            let old_block = self.top / 64;
-            let new_block = seq / 64;
+            let old_block = self.top >> 6;
+            let new_block = seq >> 6;
             let clear = (new_block - old_block).min(words);
             for i in 1..=clear {
-                let idx = ((old_block + i) % words) as usize;
+                let idx = ((old_block + i) & (words - 1)) as usize;
                 if let Some(w) = self.bitmap.get_mut(idx) {
                     *w = 0;
                 }
             }
             self.top = seq;
         }
-        let bit = seq % self.ring_bits();
-        if let Some(w) = self.bitmap.get_mut((bit / 64) as usize) {
-            *w |= 1u64 << (bit % 64);
+        let (word, mask) = self.bit(seq);
+        if let Some(w) = self.bitmap.get_mut(word) {
+            *w |= mask;
         }
     }
 

@@ -118,6 +118,9 @@ fn build(params: &SaParams, crypto: &CryptoProvider) -> Result<Keyed, ApiError> 
     } else {
         let cipher = crypto.cipher(t.encr, t.encr_key_bits).ok_or(unsupported)?;
         let integ = crypto.integrity(t.integ).ok_or(unsupported)?;
+        if !cipher.block_len().is_power_of_two() || cipher.block_len() > 256 {
+            return Err(unsupported);
+        }
         Ok(Keyed {
             engine: Engine::Cbc {
                 cipher: cipher.new_key(key).map_err(ApiError::Crypto)?,
@@ -137,6 +140,8 @@ fn build(params: &SaParams, crypto: &CryptoProvider) -> Result<Keyed, ApiError> 
 pub(crate) struct Life {
     pub(crate) created: Instant,
     pub(crate) limits: Lifetimes,
+    /// Whether any byte or packet limit is set (else `charge` only counts).
+    data_limits: bool,
     bytes: u64,
     packets: u64,
     pub(crate) soft_fired: bool,
@@ -148,8 +153,13 @@ pub(crate) struct Life {
 
 impl Life {
     fn new(now: Instant, limits: Lifetimes) -> Self {
+        let (s, h) = (&limits.soft, &limits.hard);
         Self {
             created: now,
+            data_limits: s.bytes.is_some()
+                || s.packets.is_some()
+                || h.bytes.is_some()
+                || h.packets.is_some(),
             limits,
             bytes: 0,
             packets: 0,
@@ -173,6 +183,9 @@ impl Life {
     fn charge(&mut self, bytes: usize) {
         self.packets += 1;
         self.bytes = self.bytes.saturating_add(bytes as u64);
+        if !self.data_limits || (self.soft_fired && self.hard_fired) {
+            return;
+        }
         if !self.soft_fired
             && let Some(k) = Self::crossed(&self.limits.soft, self.bytes, self.packets)
         {
@@ -281,8 +294,9 @@ impl OutboundSa {
     /// pad length, next header and ICV.
     pub fn trailer_len(&self, payload_len: usize) -> usize {
         let body = payload_len.max(self.tfc_pad_to);
-        let align = self.keyed.align;
-        let pad = (align - (body + ESP_TRAILER_LEN) % align) % align;
+        // `align` is a power of two (checked when the SA is built): mask, don't divide.
+        let mask = self.keyed.align - 1;
+        let pad = (self.keyed.align - ((body + ESP_TRAILER_LEN) & mask)) & mask;
         body - payload_len + pad + ESP_TRAILER_LEN + self.keyed.icv_len
     }
 
