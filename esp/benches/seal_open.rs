@@ -175,7 +175,7 @@ fn interleaved_ratio(esn: bool) {
                     black_box(&mut data),
                 )
                 .unwrap();
-            black_box(tag);
+            let _ = black_box(tag);
         }
         let raw_t = t0.elapsed();
         let t0 = Instant::now();
