@@ -100,7 +100,10 @@ fn allocation_bounds() {
         let mut parsed = None;
         let (_, bytes) = bytes_allocated(|| parsed = Some(PacketRepr::parse(&pkt).unwrap()));
         let parsed = parsed.unwrap();
-        println!("{name}: {bytes} bytes allocated for a {}-byte packet", pkt.len());
+        println!(
+            "{name}: {bytes} bytes allocated for a {}-byte packet",
+            pkt.len()
+        );
         assert!(
             bytes <= FACTOR * pkt.len(),
             "{name}: {bytes} bytes allocated for a {}-byte packet",
