@@ -14,6 +14,7 @@ use crate::error::ApiError;
 
 /// What a node does on its mGRE interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum Role {
     /// Next Hop Client (spoke): registers with NHSs, resolves, builds shortcuts.
@@ -38,6 +39,7 @@ impl Role {
 
 /// One Next Hop Server (`ip nhrp nhs <protocol> nbma <nbma> priority <n>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NhsConfig {
     /// The NHS's tunnel (protocol) address.
     pub protocol: IpAddr,
@@ -60,6 +62,7 @@ impl NhsConfig {
 
 /// Retransmission back-off: the first retransmission after `initial`, doubling up to `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Backoff {
     /// First retransmission timeout.
     pub initial: Duration,
@@ -69,7 +72,11 @@ pub struct Backoff {
 
 /// Configuration of a [`Node`](crate::Node). Build with `Config::default()` and set fields;
 /// [`Node::new`](crate::Node::new) calls [`Config::validate`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` hides the authentication secret.
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 #[non_exhaustive]
 pub struct Config {
     /// NHC, NHS or both.
@@ -141,6 +148,53 @@ pub struct Config {
     pub rate_limit_slots: usize,
     /// Seed of the deterministic request-ID generator.
     pub seed: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("role", &self.role)
+            .field("protocol_address", &self.protocol_address)
+            .field("nbma_address", &self.nbma_address)
+            .field("responder_address", &self.responder_address)
+            .field("link_local_address", &self.link_local_address)
+            .field("local_networks", &self.local_networks)
+            .field("nhs", &self.nhs)
+            .field("max_active_nhs", &self.max_active_nhs)
+            .field("holding_time", &self.holding_time)
+            .field("registration_interval", &self.registration_interval)
+            .field("unique", &self.unique)
+            .field("mtu", &self.mtu)
+            .field(
+                "authentication",
+                &self
+                    .authentication
+                    .as_ref()
+                    .map(|a| format!("<{} bytes>", a.len())),
+            )
+            .field(
+                "error_indication_on_auth_failure",
+                &self.error_indication_on_auth_failure,
+            )
+            .field("redirect", &self.redirect)
+            .field("shortcut", &self.shortcut)
+            .field("nat_extension", &self.nat_extension)
+            .field("retransmit", &self.retransmit)
+            .field("nhs_down_after", &self.nhs_down_after)
+            .field("resolution_retries", &self.resolution_retries)
+            .field("negative_cache_time", &self.negative_cache_time)
+            .field("shortcut_refresh_before", &self.shortcut_refresh_before)
+            .field("redirect_interval", &self.redirect_interval)
+            .field("shortcut_trigger_interval", &self.shortcut_trigger_interval)
+            .field("max_registrations", &self.max_registrations)
+            .field("max_cache_entries", &self.max_cache_entries)
+            .field("max_pending", &self.max_pending)
+            .field("max_outbox", &self.max_outbox)
+            .field("max_events", &self.max_events)
+            .field("rate_limit_slots", &self.rate_limit_slots)
+            .field("seed", &self.seed)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -270,5 +324,24 @@ impl Config {
             return bad("NHSs configured on a node that is not a client");
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_and_defaults_missing_fields() {
+        let mut c = Config::hub("10.0.0.1".parse().unwrap(), "192.0.2.1".parse().unwrap());
+        c.authentication = Some(b"DMVPN".to_vec());
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), c);
+        let partial: Config = serde_json::from_str(
+            r#"{"role":"Nhs","protocol_address":"10.0.0.1","nbma_address":"192.0.2.1"}"#,
+        )
+        .unwrap();
+        assert_eq!(partial.holding_time, Duration::from_secs(7200));
+        assert!(partial.validate().is_ok());
     }
 }

@@ -467,6 +467,10 @@ fn roles_are_enforced() {
 fn invalid_configs_are_refused() {
     let mut c = spoke_config(S2, S2_NBMA);
     c.authentication = Some(b"123456789".to_vec());
+    assert!(
+        !format!("{c:?}").contains("57"),
+        "Debug must not print the secret"
+    );
     assert!(matches!(
         crate::Node::new(c, lab_now()),
         Err(crate::ApiError::InvalidConfig(_))
