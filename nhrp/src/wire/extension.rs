@@ -186,11 +186,22 @@ impl<'a> ExtensionIter<'a> {
         }
     }
 
-    /// Iterates an extension part whose values were already validated.
-    pub(crate) fn new_validated(buf: &'a [u8], nbma: Family, proto: Family) -> Self {
+    /// Iterates a packet's extension part: `present` is ar$extoff != 0 (then even an empty
+    /// part must hold the End extension); `check_values` validates each value against its
+    /// type (off for parts already validated by [`Packet::parse`](super::Packet::parse)).
+    pub(crate) fn part(
+        buf: &'a [u8],
+        present: bool,
+        nbma: Family,
+        proto: Family,
+        check_values: bool,
+    ) -> Self {
         ExtensionIter {
-            check_values: false,
-            ..Self::new(buf, nbma, proto)
+            rest: buf,
+            nbma,
+            proto,
+            done: !present,
+            check_values,
         }
     }
 

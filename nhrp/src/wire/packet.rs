@@ -73,7 +73,7 @@ impl<'a> Packet<'a> {
                 c?;
             }
         }
-        for e in ExtensionIter::new(self.extension_bytes(), self.nbma, self.proto) {
+        for e in self.extension_iter(true) {
             e?;
             self.ext_count += 1;
         }
@@ -320,7 +320,17 @@ impl<'a> Packet<'a> {
     }
     /// The extensions, End excluded.
     pub fn extensions(&self) -> ExtensionIter<'a> {
-        ExtensionIter::new_validated(self.extension_bytes(), self.nbma, self.proto)
+        self.extension_iter(false)
+    }
+
+    fn extension_iter(&self, check_values: bool) -> ExtensionIter<'a> {
+        ExtensionIter::part(
+            self.extension_bytes(),
+            self.header.ext_offset.get() != 0,
+            self.nbma,
+            self.proto,
+            check_values,
+        )
     }
 
     /// The owned form.

@@ -665,3 +665,26 @@ fn typed_extension_accessors() {
     let unknown: Vec<u16> = u.unknown_compulsory().map(Extension::ty).collect();
     assert_eq!(unknown, [0x0abc]);
 }
+
+#[test]
+fn ext_offset_at_packet_end_needs_an_end_extension() {
+    // ar$extoff = ar$pktsz: an extension part is announced but holds nothing, not even End.
+    let b = h(TCPDUMP_IOS_REG);
+    let mut c = b[..52].to_vec();
+    c[10..12].copy_from_slice(&52u16.to_be_bytes());
+    assert_eq!(u16::from_be_bytes([c[14], c[15]]), 52);
+    fix_checksum(&mut c);
+    assert_eq!(
+        Packet::parse(&c).err(),
+        Some(Error::MissingEnd {
+            layer: Layer::Extension
+        })
+    );
+    assert!(PacketRepr::parse(&c).is_err());
+    // With ar$extoff = 0 the same bytes are a packet without extensions.
+    c[14..16].copy_from_slice(&[0, 0]);
+    fix_checksum(&mut c);
+    let r = PacketRepr::parse(&c).expect("parse");
+    assert!(r.extensions.is_empty());
+    assert_eq!(r.to_vec().expect("emit"), c);
+}
