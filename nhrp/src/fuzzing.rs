@@ -56,14 +56,24 @@ fn decode_checks(data: &[u8]) {
 /// bytes parse back to an equal Repr.
 #[cfg(any(test, feature = "arbitrary"))]
 pub fn nhrp_repr_roundtrip(data: &[u8]) {
+    repr_roundtrip(data);
+}
+
+/// The body of `nhrp_repr_roundtrip`; returns whether the Repr was encodable (and so
+/// round-tripped).
+#[cfg(any(test, feature = "arbitrary"))]
+fn repr_roundtrip(data: &[u8]) -> bool {
     let mut u = arbitrary::Unstructured::new(data);
     let Ok(repr) = u.arbitrary::<PacketRepr>() else {
-        return;
+        return false;
     };
-    let Ok(bytes) = repr.to_vec() else { return };
+    let Ok(bytes) = repr.to_vec() else {
+        return false;
+    };
     assert_eq!(bytes.len(), repr.buffer_len());
     let parsed = PacketRepr::parse(&bytes).expect("emitted packet must parse");
     assert_eq!(parsed, repr);
+    true
 }
 
 #[cfg(test)]
@@ -92,6 +102,20 @@ mod tests {
     #[test]
     fn replay_nhrp_repr_roundtrip_corpus() {
         replay("nhrp_repr_roundtrip", super::nhrp_repr_roundtrip);
+        // The corpus must reach the round trip itself, not only the emit-error exits.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/nhrp_repr_roundtrip");
+        let encodable = std::fs::read_dir(&dir)
+            .expect("corpus")
+            .filter(|e| {
+                super::repr_roundtrip(
+                    &std::fs::read(e.as_ref().expect("entry").path()).expect("read"),
+                )
+            })
+            .count();
+        assert!(
+            encodable >= 10,
+            "only {encodable} seeds give an encodable Repr"
+        );
     }
 
     #[test]
