@@ -1,6 +1,19 @@
-//! `dmvpnd`: the DMVPN daemon. Today it has one subcommand, `demo`, which runs an in-process
-//! hub and spokes on the simulator (no root, no network); the Linux driver (`run`, `check`,
-//! `show`) follows behind the `driver` feature.
+//! `dmvpnd`: the DMVPN daemon. `demo` runs an in-process hub and spokes on the simulator (no
+//! root, no network). With the `driver` feature, the Linux driver: `check CONFIG` validates a
+//! TOML config, `run CONFIG` drives a [`dmvpn_core::Node`] over a TUN device and raw GRE/ESP
+//! sockets, `show dmvpn|nhrp|routes|stats [--json]` asks a running daemon over its control
+//! socket. See `dmvpn-core/DRIVER.md`.
+
+#[cfg(feature = "driver")]
+mod config_file;
+#[cfg(feature = "driver")]
+mod control;
+#[cfg(feature = "driver")]
+mod run;
+#[cfg(feature = "driver")]
+mod show;
+#[cfg(feature = "driver")]
+mod sys;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,6 +59,33 @@ enum Command {
         #[arg(long)]
         pcap: Option<PathBuf>,
     },
+    /// Check a configuration file; prints `field: problem` for the first mistake.
+    #[cfg(feature = "driver")]
+    Check {
+        /// The TOML configuration (see dmvpn-core/examples/).
+        config: PathBuf,
+    },
+    /// Run the DMVPN interface of a configuration file (Linux, root) until SIGINT/SIGTERM.
+    #[cfg(feature = "driver")]
+    Run {
+        /// The TOML configuration (see dmvpn-core/examples/).
+        config: PathBuf,
+    },
+    /// Ask a running daemon: `show dmvpn`, `show nhrp`, `show routes`, `show stats`.
+    #[cfg(feature = "driver")]
+    Show {
+        /// What to show.
+        what: show::What,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's control socket (default: /run/dmvpnd/DEVICE.sock).
+        #[arg(long, short = 's')]
+        control: Option<PathBuf>,
+        /// The daemon's TUN device name, to find its default control socket.
+        #[arg(long, default_value = "dmvpn0")]
+        device: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,8 +98,56 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(feature = "driver")]
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 fn real_main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        #[cfg(feature = "driver")]
+        Command::Check { config } => match config_file::load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: OK ({:?}, tunnel {} on {}, device {}, {} manual SA(s))",
+                    config.display(),
+                    c.node.role,
+                    c.node.tunnel_address,
+                    c.node.nbma,
+                    c.device,
+                    c.sas.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                println!("{e:#}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        #[cfg(feature = "driver")]
+        Command::Run { config } => {
+            init_logging();
+            let c = config_file::load(&config)?;
+            run::run(c)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "driver")]
+        Command::Show {
+            what,
+            json,
+            control,
+            device,
+        } => {
+            let path = control.unwrap_or_else(|| run::default_control(&device));
+            print!("{}", control::query(&path, what, json)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo {
             spokes,
             phase,
