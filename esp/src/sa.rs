@@ -71,7 +71,8 @@ pub enum LimitKind {
     Packets,
     /// Time.
     Time,
-    /// The sequence number space (outbound, RFC 4303 §3.3.3).
+    /// The sequence number space (outbound, RFC 4303 §3.3.3): soft at 15/16 of it, hard at
+    /// its end.
     Sequence,
 }
 
@@ -385,6 +386,12 @@ impl OutboundSa {
         }
         self.seq += 1;
         let seq = self.seq;
+        // Rekey early: a soft event when 15/16 of the sequence space is used (at 3 Mpkt/s the
+        // 32-bit space lasts ~24 minutes, so this leaves ~90 s for the rekey).
+        if seq == max_seq - max_seq / 16 && !self.life.soft_fired {
+            self.life.soft_fired = true;
+            self.life.pending_soft = Some(LimitKind::Sequence);
+        }
         if seq == max_seq {
             self.exhausted_pending = true;
             self.life.fire_hard(LimitKind::Sequence);

@@ -466,10 +466,27 @@ fn sequence_exhaustion_raises_rekey_event() {
     let mut t = SaTable::new();
     let (po, _) = pair(TRANSFORMS[0].1, Mode::Transport, false, false);
     let id = t.insert_outbound(now, &po, &c).unwrap();
+    let max = u64::from(u32::MAX);
+    let mut buf = vec![0u8; 100];
+    // Soft event at 15/16 of the space, once.
     t.outbound_mut(id)
         .unwrap()
-        .set_last_seq_for_test(u64::from(u32::MAX) - 1);
-    let mut buf = vec![0u8; 100];
+        .set_last_seq_for_test(max - max / 16 - 2);
+    t.seal(now, id, 47, &mut buf, 16..20).unwrap();
+    assert_eq!(t.poll_event(), None);
+    t.seal(now, id, 47, &mut buf, 16..20).unwrap();
+    assert_eq!(
+        t.poll_event(),
+        Some(Event::SoftExpired {
+            sa: id,
+            spi: Spi(0x1001),
+            direction: Direction::Outbound,
+            limit: LimitKind::Sequence
+        })
+    );
+    t.seal(now, id, 47, &mut buf, 16..20).unwrap();
+    assert_eq!(t.poll_event(), None);
+    t.outbound_mut(id).unwrap().set_last_seq_for_test(max - 1);
     t.seal(now, id, 47, &mut buf, 16..20).unwrap();
     assert_eq!(
         t.poll_event(),

@@ -90,4 +90,21 @@ mod tests {
         );
         assert!(h.emit(&mut out[..3]).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn header_parse_emit_round_trip(spi: u32, seq: u32, tail in proptest::collection::vec(0u8.., 0..32)) {
+            let h = EspHeader { spi, seq };
+            let mut b = vec![0u8; 8];
+            h.emit(&mut b).unwrap();
+            b.extend_from_slice(&tail);
+            proptest::prop_assert_eq!(EspHeader::parse(&b), Ok(h));
+        }
+
+        #[test]
+        fn header_parse_never_panics(b in proptest::collection::vec(0u8.., 0..16)) {
+            let r = EspHeader::parse(&b);
+            proptest::prop_assert_eq!(r.is_ok(), b.len() >= 8);
+        }
+    }
 }

@@ -144,4 +144,26 @@ mod tests {
         b[5] = 7;
         assert!(UdpHeader::parse(&b).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn udp_round_trip(src: u16, dst: u16, payload in proptest::collection::vec(0u8.., 0..64)) {
+            let len = (8 + payload.len()) as u16;
+            let h = UdpHeader { src_port: src, dst_port: dst, length: len, checksum: 0 };
+            let mut b = vec![0u8; 8];
+            h.emit(&mut b).unwrap();
+            b.extend_from_slice(&payload);
+            proptest::prop_assert_eq!(UdpHeader::parse(&b), Ok((h, 8..b.len())));
+        }
+
+        #[test]
+        fn classify_is_total(b in proptest::collection::vec(0u8.., 0..16)) {
+            match classify(&b) {
+                Ok(UdpPayload::Keepalive) => proptest::prop_assert_eq!(&b[..], &NAT_KEEPALIVE[..]),
+                Ok(UdpPayload::Ike { offset }) => proptest::prop_assert!(b[..offset] == NON_ESP_MARKER),
+                Ok(UdpPayload::Esp) => proptest::prop_assert!(b.len() >= 8 && b[..4] != NON_ESP_MARKER),
+                Err(_) => proptest::prop_assert!(b.len() < 8),
+            }
+        }
+    }
 }
