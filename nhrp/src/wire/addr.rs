@@ -29,6 +29,7 @@ pub const PRO_TYPE_SNAP: u16 = 0x0080;
 
 impl Family {
     /// The family of an address.
+    #[inline]
     pub const fn of(addr: &IpAddr) -> Self {
         match addr {
             IpAddr::V4(_) => Family::Ipv4,
@@ -37,6 +38,7 @@ impl Family {
     }
 
     /// Address length in bytes.
+    #[inline]
     pub const fn addr_len(self) -> usize {
         match self {
             Family::Ipv4 => 4,
@@ -45,6 +47,7 @@ impl Family {
     }
 
     /// The ar$afn value.
+    #[inline]
     pub const fn afn(self) -> u16 {
         match self {
             Family::Ipv4 => AFN_IPV4,
@@ -53,6 +56,7 @@ impl Family {
     }
 
     /// The family for an ar$afn value.
+    #[inline]
     pub const fn from_afn(afn: u16) -> Option<Self> {
         match afn {
             AFN_IPV4 => Some(Family::Ipv4),
@@ -62,6 +66,7 @@ impl Family {
     }
 
     /// The Ethertype (short-form ar$pro.type).
+    #[inline]
     pub const fn ethertype(self) -> u16 {
         match self {
             Family::Ipv4 => ETHERTYPE_IPV4,
@@ -70,6 +75,7 @@ impl Family {
     }
 
     /// The family for an Ethertype.
+    #[inline]
     pub const fn from_ethertype(t: u16) -> Option<Self> {
         match t {
             ETHERTYPE_IPV4 => Some(Family::Ipv4),

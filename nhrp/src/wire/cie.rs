@@ -127,34 +127,42 @@ impl<'a> CieView<'a> {
     }
 
     /// The fixed part.
+    #[inline]
     pub fn header(&self) -> &'a CieHeader {
         self.header
     }
     /// Code.
+    #[inline]
     pub fn code(&self) -> CieCode {
         CieCode::from_u8(self.header.code)
     }
     /// Prefix Length.
+    #[inline]
     pub fn prefix_length(&self) -> u8 {
         self.header.prefix_len
     }
     /// Maximum Transmission Unit.
+    #[inline]
     pub fn mtu(&self) -> u16 {
         self.header.mtu.get()
     }
     /// Holding Time in seconds.
+    #[inline]
     pub fn holding_time_secs(&self) -> u16 {
         self.header.holding_time.get()
     }
     /// Preference.
+    #[inline]
     pub fn preference(&self) -> u8 {
         self.header.preference
     }
     /// Client NBMA Address, `None` when its length is 0.
+    #[inline]
     pub fn client_nbma(&self) -> Option<IpAddr> {
         read_addr(self.nbma_family, self.nbma)
     }
     /// Client Protocol Address, `None` when its length is 0.
+    #[inline]
     pub fn client_proto(&self) -> Option<IpAddr> {
         read_addr(self.proto_family, self.proto)
     }
@@ -185,6 +193,7 @@ pub struct CieIter<'a> {
 
 impl<'a> CieIter<'a> {
     /// Iterates the CIEs filling `buf` exactly.
+    #[inline]
     pub fn new(buf: &'a [u8], nbma: Family, proto: Family, boundary: &'static str) -> Self {
         CieIter {
             rest: buf,
@@ -308,6 +317,7 @@ impl Cie {
     }
 
     /// Encoded length.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         CIE_HEADER_LEN
             + self.client_nbma.map_or(0, |a| Family::of(&a).addr_len())

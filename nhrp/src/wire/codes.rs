@@ -56,6 +56,7 @@ impl PacketType {
     }
 
     /// Whether the mandatory part is the common header + CIEs layout (types 1-6).
+    #[inline]
     pub const fn has_cies(self) -> bool {
         self.to_u8() <= 6
     }
@@ -89,16 +90,19 @@ impl Flags {
     pub const CISCO_NAT: Flags = Flags(0x0002);
 
     /// The raw bits.
+    #[inline]
     pub const fn bits(self) -> u16 {
         self.0
     }
 
     /// Whether every bit of `other` is set.
+    #[inline]
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// Sets or clears the bits of `other`.
+    #[inline]
     pub fn set(&mut self, other: Flags, on: bool) {
         if on {
             self.0 |= other.0;
@@ -196,6 +200,7 @@ impl CieCode {
     }
 
     /// "No binding exists" as numbered by `dialect`.
+    #[inline]
     pub const fn no_binding_exists(dialect: Dialect) -> Self {
         match dialect {
             Dialect::Rfc2332 => CieCode::NoBindingExists,
@@ -204,11 +209,13 @@ impl CieCode {
     }
 
     /// Whether this is "no binding exists" in either numbering.
+    #[inline]
     pub const fn is_no_binding_exists(self) -> bool {
         matches!(self, CieCode::NoBindingExists | CieCode::NoBindingExistsFrr)
     }
 
     /// The canonical form: `Unknown(v)` for a known `v` becomes the named variant.
+    #[inline]
     pub const fn normalized(self) -> Self {
         Self::from_u8(self.to_u8())
     }
@@ -278,6 +285,7 @@ impl ErrorCode {
     }
 
     /// "Loop detected" as numbered by `dialect`.
+    #[inline]
     pub const fn loop_detected(dialect: Dialect) -> Self {
         match dialect {
             Dialect::Rfc2332 => ErrorCode::LoopDetected,
@@ -286,11 +294,13 @@ impl ErrorCode {
     }
 
     /// Whether this is "loop detected" in either numbering.
+    #[inline]
     pub const fn is_loop_detected(self) -> bool {
         matches!(self, ErrorCode::LoopDetected | ErrorCode::LoopDetectedFrr)
     }
 
     /// The canonical form: `Unknown(v)` for a known `v` becomes the named variant.
+    #[inline]
     pub const fn normalized(self) -> Self {
         Self::from_u16(self.to_u16())
     }

@@ -28,19 +28,23 @@ pub struct ExtensionView<'a> {
 
 impl<'a> ExtensionView<'a> {
     /// Whether the C (compulsory) bit is set.
+    #[inline]
     pub fn compulsory(&self) -> bool {
         self.ty & et::COMPULSORY != 0
     }
     /// The type without the C bit (the u bit, if set, is part of it).
+    #[inline]
     pub fn ty(&self) -> u16 {
         self.ty & TYPE_MASK
     }
     /// The raw value.
+    #[inline]
     pub fn value(&self) -> &'a [u8] {
         self.value
     }
     /// The CIEs of a CIE-list extension (Responder Address, Forward/Reverse Transit NHS
     /// Record, Cisco NAT Address); empty for other types.
+    #[inline]
     pub fn cies(&self) -> CieIter<'a> {
         let v = if is_cie_list(self.ty()) {
             self.value
@@ -176,6 +180,7 @@ pub struct ExtensionIter<'a> {
 impl<'a> ExtensionIter<'a> {
     /// Iterates the extension part `buf` (from ar$extoff to ar$pktsz). An empty `buf` (no
     /// extension part, ar$extoff = 0) yields nothing.
+    #[inline]
     pub fn new(buf: &'a [u8], nbma: Family, proto: Family) -> Self {
         ExtensionIter {
             rest: buf,
@@ -303,6 +308,7 @@ impl Authentication {
     pub const SPI_CISCO_PLAINTEXT: u16 = 1;
 
     /// Cisco's plaintext form: SPI 1 + the password bytes.
+    #[inline]
     pub fn cisco_plaintext(password: &[u8]) -> Self {
         Authentication {
             reserved: 0,
@@ -312,6 +318,7 @@ impl Authentication {
     }
 
     /// The password if this is the Cisco plaintext form.
+    #[inline]
     pub fn cisco_password(&self) -> Option<&[u8]> {
         (self.reserved == 0 && self.spi == Self::SPI_CISCO_PLAINTEXT).then_some(&self.data[..])
     }
@@ -374,6 +381,7 @@ pub struct Extension {
 
 impl Extension {
     /// Responder Address, compulsory (as Cisco, FRR and OpenNHRP send it).
+    #[inline]
     pub fn responder_address(cie: Option<Cie>) -> Self {
         Extension {
             compulsory: true,
@@ -381,6 +389,7 @@ impl Extension {
         }
     }
     /// Forward Transit NHS Record, compulsory.
+    #[inline]
     pub fn forward_transit_nhs(cies: Vec<Cie>) -> Self {
         Extension {
             compulsory: true,
@@ -388,6 +397,7 @@ impl Extension {
         }
     }
     /// Reverse Transit NHS Record, compulsory.
+    #[inline]
     pub fn reverse_transit_nhs(cies: Vec<Cie>) -> Self {
         Extension {
             compulsory: true,
@@ -395,6 +405,7 @@ impl Extension {
         }
     }
     /// Authentication, compulsory.
+    #[inline]
     pub fn authentication(auth: Authentication) -> Self {
         Extension {
             compulsory: true,
@@ -402,6 +413,7 @@ impl Extension {
         }
     }
     /// Vendor-Private, not compulsory.
+    #[inline]
     pub fn vendor_private(vendor_id: u32, data: Vec<u8>) -> Self {
         Extension {
             compulsory: false,
@@ -409,6 +421,7 @@ impl Extension {
         }
     }
     /// Cisco NAT Address, not compulsory (as Cisco sends it).
+    #[inline]
     pub fn nat_address(cies: Vec<Cie>) -> Self {
         Extension {
             compulsory: false,
@@ -443,6 +456,7 @@ impl Extension {
     }
 
     /// Encoded length including the extension header.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         EXTENSION_HEADER_LEN + self.value_len()
     }

@@ -43,6 +43,7 @@ pub struct Packet<'a> {
 impl<'a> Packet<'a> {
     /// Parses and validates the NHRP packet at the start of `buf` (bytes after ar$pktsz, such
     /// as link padding, are ignored), including the checksum.
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<Self, Error> {
         let mut p = Self::parse_layout(buf)?;
         p.validate_parts()?;
@@ -96,6 +97,7 @@ impl<'a> Packet<'a> {
     }
 
     /// Like [`Packet::parse`] but does not verify ar$chksum.
+    #[inline]
     pub fn parse_unverified(buf: &'a [u8]) -> Result<Self, Error> {
         let mut p = Self::parse_layout(buf)?;
         p.validate_parts()?;
@@ -200,38 +202,47 @@ impl<'a> Packet<'a> {
     }
 
     /// The packet's bytes (ar$pktsz long).
+    #[inline]
     pub fn as_bytes(&self) -> &'a [u8] {
         self.buf
     }
     /// The fixed header.
+    #[inline]
     pub fn header(&self) -> &'a FixedHeader {
         self.header
     }
     /// ar$op.type.
+    #[inline]
     pub fn packet_type(&self) -> PacketType {
         self.packet_type
     }
     /// ar$hopcnt.
+    #[inline]
     pub fn hop_count(&self) -> u8 {
         self.header.hop_count
     }
     /// The NBMA address family (ar$afn).
+    #[inline]
     pub fn nbma_family(&self) -> Family {
         self.nbma
     }
     /// The protocol address family (ar$pro.type).
+    #[inline]
     pub fn protocol_family(&self) -> Family {
         self.proto
     }
     /// Whether ar$pro.type uses the SNAP long form (0x0080 + ar$pro.snap).
+    #[inline]
     pub fn protocol_snap(&self) -> bool {
         self.header.pro_type.get() == PRO_TYPE_SNAP
     }
     /// ar$extoff (0 = no extensions).
+    #[inline]
     pub fn extension_offset(&self) -> u16 {
         self.header.ext_offset.get()
     }
     /// ar$chksum.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         self.header.checksum.get()
     }
@@ -252,10 +263,12 @@ impl<'a> Packet<'a> {
     }
 
     /// Source NBMA Address.
+    #[inline]
     pub fn src_nbma(&self) -> IpAddr {
         self.addr_at(FIXED_HEADER_LEN + COMMON_HEADER_LEN, self.nbma)
     }
     /// Source Protocol Address.
+    #[inline]
     pub fn src_proto(&self) -> IpAddr {
         self.addr_at(
             FIXED_HEADER_LEN + COMMON_HEADER_LEN + self.nbma.addr_len(),
@@ -263,12 +276,14 @@ impl<'a> Packet<'a> {
         )
     }
     /// Destination Protocol Address.
+    #[inline]
     pub fn dst_proto(&self) -> IpAddr {
         let off =
             FIXED_HEADER_LEN + COMMON_HEADER_LEN + self.nbma.addr_len() + self.proto.addr_len();
         self.addr_at(off, self.proto)
     }
     /// Flags (types 1-6); the traffic code for Traffic Indication; 0 for Error Indication.
+    #[inline]
     pub fn flags(&self) -> Flags {
         match self.packet_type {
             PacketType::ErrorIndication => Flags::NONE,
@@ -276,6 +291,7 @@ impl<'a> Packet<'a> {
         }
     }
     /// Request ID (types 1-6; the unused word for Traffic Indication; 0 for Error Indication).
+    #[inline]
     pub fn request_id(&self) -> u32 {
         match self.packet_type {
             PacketType::ErrorIndication => 0,
@@ -283,21 +299,25 @@ impl<'a> Packet<'a> {
         }
     }
     /// Error Code (Error Indication only).
+    #[inline]
     pub fn error_code(&self) -> Option<ErrorCode> {
         (self.packet_type == PacketType::ErrorIndication)
             .then(|| ErrorCode::from_u16(self.error_header().error_code.get()))
     }
     /// Error Offset (Error Indication only).
+    #[inline]
     pub fn error_offset(&self) -> Option<u16> {
         (self.packet_type == PacketType::ErrorIndication)
             .then(|| self.error_header().error_offset.get())
     }
     /// The CIEs of the mandatory part (types 1-6; empty otherwise).
+    #[inline]
     pub fn cies(&self) -> CieIter<'a> {
         self.cie_iter()
     }
     /// The quoted packet of an Error Indication (the packet in error) or a Traffic Indication
     /// (the packet causing the indication); empty for other types.
+    #[inline]
     pub fn payload(&self) -> &'a [u8] {
         if self.packet_type.has_cies() {
             &[]
@@ -311,6 +331,7 @@ impl<'a> Packet<'a> {
             .unwrap_or_default()
     }
     /// The extension part (ar$extoff to ar$pktsz), empty if ar$extoff is 0.
+    #[inline]
     pub fn extension_bytes(&self) -> &'a [u8] {
         if self.header.ext_offset.get() == 0 {
             &[]
@@ -319,6 +340,7 @@ impl<'a> Packet<'a> {
         }
     }
     /// The extensions, End excluded.
+    #[inline]
     pub fn extensions(&self) -> ExtensionIter<'a> {
         self.extension_iter(false)
     }
@@ -448,6 +470,7 @@ pub struct Mandatory {
 
 impl Mandatory {
     /// A mandatory part.
+    #[inline]
     pub fn new(flags: Flags, request_id: u32, cies: Vec<Cie>) -> Self {
         Mandatory {
             flags,
@@ -606,12 +629,14 @@ impl PacketRepr {
 
     /// Adds an extension (builder style).
     #[must_use]
+    #[inline]
     pub fn with_extension(mut self, ext: Extension) -> Self {
         self.extensions.push(ext);
         self
     }
 
     /// Parses and validates (including the checksum) a packet into its owned form.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Self, Error> {
         // One validating pass: the conversion checks every CIE and extension itself.
         let p = Packet::parse_layout(buf)?;
@@ -620,32 +645,38 @@ impl PacketRepr {
     }
 
     /// ar$op.type.
+    #[inline]
     pub fn packet_type(&self) -> PacketType {
         self.body.packet_type()
     }
 
     /// The NBMA family.
+    #[inline]
     pub fn nbma_family(&self) -> Family {
         Family::of(&self.src_nbma)
     }
 
     /// The protocol family.
+    #[inline]
     pub fn protocol_family(&self) -> Family {
         Family::of(&self.src_proto)
     }
 
     /// The first extension of a type (without the C bit), if present.
+    #[inline]
     pub fn extension(&self, ty: u16) -> Option<&Extension> {
         self.extensions.iter().find(|e| e.ty() == ty)
     }
 
     /// The first extension of a type, mutable.
+    #[inline]
     pub fn extension_mut(&mut self, ty: u16) -> Option<&mut Extension> {
         self.extensions.iter_mut().find(|e| e.ty() == ty)
     }
 
     /// The Responder Address extension's CIE: `None` if the extension is absent,
     /// `Some(None)` if it is present but empty (as in requests).
+    #[inline]
     pub fn responder_address(&self) -> Option<Option<&Cie>> {
         self.extensions.iter().find_map(|e| match &e.value {
             ExtensionValue::ResponderAddress(c) => Some(c.as_ref()),
@@ -654,6 +685,7 @@ impl PacketRepr {
     }
 
     /// The CIEs of the Forward Transit NHS Record extension, if present.
+    #[inline]
     pub fn forward_transit_nhs(&self) -> Option<&[Cie]> {
         self.extensions.iter().find_map(|e| match &e.value {
             ExtensionValue::ForwardTransitNhs(c) => Some(&c[..]),
@@ -662,6 +694,7 @@ impl PacketRepr {
     }
 
     /// The CIEs of the Reverse Transit NHS Record extension, if present.
+    #[inline]
     pub fn reverse_transit_nhs(&self) -> Option<&[Cie]> {
         self.extensions.iter().find_map(|e| match &e.value {
             ExtensionValue::ReverseTransitNhs(c) => Some(&c[..]),
@@ -670,6 +703,7 @@ impl PacketRepr {
     }
 
     /// The Authentication extension, if present.
+    #[inline]
     pub fn authentication(&self) -> Option<&Authentication> {
         self.extensions.iter().find_map(|e| match &e.value {
             ExtensionValue::Authentication(a) => Some(a),
@@ -678,6 +712,7 @@ impl PacketRepr {
     }
 
     /// The CIEs of the Cisco NAT Address extension, if present.
+    #[inline]
     pub fn nat_address(&self) -> Option<&[Cie]> {
         self.extensions.iter().find_map(|e| match &e.value {
             ExtensionValue::NatAddress(c) => Some(&c[..]),
@@ -687,6 +722,7 @@ impl PacketRepr {
 
     /// The compulsory extensions this codec does not know (RFC 2332 §5.3: the receiver must
     /// answer them with an Error Indication "Unrecognized Extension").
+    #[inline]
     pub fn unknown_compulsory(&self) -> impl Iterator<Item = &Extension> {
         self.extensions
             .iter()
@@ -716,6 +752,7 @@ impl PacketRepr {
     }
 
     /// Encoded length (ar$pktsz).
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         self.layout().1
     }
@@ -819,6 +856,7 @@ impl PacketRepr {
     }
 
     /// Encodes into a new vector (convenience for tests and control-plane code).
+    #[inline]
     pub fn to_vec(&self) -> Result<Vec<u8>, Error> {
         let mut v = vec![0; self.buffer_len()];
         self.emit(&mut v)?;
