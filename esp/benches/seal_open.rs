@@ -10,7 +10,8 @@
 //!   window is exercised).
 //!
 //! ESN is off in the criterion rows (the DMVPN/Cisco default); the interleaved ratio printed
-//! first is measured with ESN off and on (ESN makes the AEAD's AAD 12 instead of 8 bytes).
+//! first is measured with ESN off and on, the reference then using the same AAD as the SA
+//! (8 bytes, or 12 with ESN: aws-lc itself is ~4% slower with the 12-byte AAD).
 //!
 //! Run: `cargo bench -p esp --bench seal_open -- --warm-up-time 0.5 --measurement-time 1`.
 #![allow(
@@ -157,6 +158,8 @@ fn interleaved_ratio(esn: bool) {
     let mut out = OutboundSa::new(now, &params(t, Direction::Outbound, esn), &crypto).unwrap();
     let mut inb = InboundSa::new(now, &params(t, Direction::Inbound, esn), &crypto).unwrap();
     let size = 1400;
+    // The reference uses the same AAD as the SA: SPI + Seq (8 bytes), + Seq high with ESN.
+    let aad = vec![0u8; if esn { 12 } else { 8 }];
     let head = out.header_len();
     let total = head + size + out.max_trailer_len(size);
     let mut data = vec![7u8; size];
@@ -171,7 +174,7 @@ fn interleaved_ratio(esn: bool) {
             let tag = k
                 .seal_in_place_separate_tag(
                     nonce(n),
-                    aead::Aad::from([0u8; 8]),
+                    aead::Aad::from(&aad[..]),
                     black_box(&mut data),
                 )
                 .unwrap();
@@ -193,7 +196,7 @@ fn interleaved_ratio(esn: bool) {
                 n += 1;
                 let mut d = vec![7u8; size];
                 let tag = k
-                    .seal_in_place_separate_tag(nonce(n), aead::Aad::from([0u8; 8]), &mut d)
+                    .seal_in_place_separate_tag(nonce(n), aead::Aad::from(&aad[..]), &mut d)
                     .unwrap();
                 (n, d, tag)
             })
@@ -208,7 +211,7 @@ fn interleaved_ratio(esn: bool) {
             .collect();
         let t0 = Instant::now();
         for (i, d, tag) in &mut raws {
-            k.open_in_place_separate_tag(nonce(*i), aead::Aad::from([0u8; 8]), tag.as_ref(), d)
+            k.open_in_place_separate_tag(nonce(*i), aead::Aad::from(&aad[..]), tag.as_ref(), d)
                 .unwrap();
         }
         let raw_t = t0.elapsed();

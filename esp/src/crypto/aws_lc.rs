@@ -184,12 +184,10 @@ impl AeadKey for AwsAeadKey {
     ) -> Result<(), CryptoError> {
         let nonce = self.nonce(iv)?;
         check_len("icv", self.key.algorithm().tag_len(), icv.len())?;
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), data)
-            .map_err(|_| CryptoError::Backend)?;
-        icv.copy_from_slice(tag.as_ref());
-        Ok(())
+        // Scatter form: the tag is written straight into the packet's ICV field.
+        self.key
+            .seal_in_place_scatter(nonce, aead::Aad::from(aad), data, &[], icv)
+            .map_err(|_| CryptoError::Backend)
     }
 
     fn open_in_place(
