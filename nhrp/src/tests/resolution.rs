@@ -607,3 +607,33 @@ fn hierarchical_hub_forwards_unknown_destinations_to_its_own_nhs() {
         Some(ip(HUB))
     );
 }
+
+#[test]
+fn requests_from_a_spoke_behind_nat_are_answered_at_its_post_nat_address() {
+    // Hub: .2 registers from behind a NAT (claims 10.0.0.2, seen as 203.0.113.5).
+    let mut hub = Lab::new(hub_config());
+    hub.deliver(S3_NBMA, &registration_request(S3, S3_NBMA, 1, 7200, true))
+        .unwrap();
+    hub.deliver(
+        "203.0.113.5",
+        &registration_request(S2, "10.0.0.2", 9, 7200, false),
+    )
+    .unwrap();
+    hub.sent();
+    let req = resolution_request(S2, "10.0.0.2", S3, 11);
+    hub.deliver("203.0.113.5", &req).unwrap();
+    let (to, fwd) = hub.sent().remove(0);
+    assert_eq!(to, ip(S3_NBMA));
+    let nat = fwd.ext.nat.clone().unwrap();
+    assert_eq!(
+        (nat[0].client_nbma, nat[0].client_proto),
+        (Some(ip("203.0.113.5")), Some(ip(S2)))
+    );
+    // Spoke .3 answers at the post-NAT address, not the private one.
+    let mut s3 = Lab::new(spoke_config(S3, S3_NBMA));
+    s3.sent();
+    s3.deliver(HUB_NBMA, &fwd).unwrap();
+    let (to, reply) = s3.sent().remove(0);
+    assert_eq!(to, ip("203.0.113.5"));
+    assert_eq!(reply.cies[0].client_nbma, Some(ip(S3_NBMA)));
+}
