@@ -90,6 +90,7 @@ impl<'a> ExtensionView<'a> {
     }
 
     /// The owned form.
+    #[inline]
     pub fn to_repr(&self) -> Result<Extension, Error> {
         let v = self.value;
         let value = match self.ty() {
