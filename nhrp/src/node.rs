@@ -147,6 +147,9 @@ pub struct Stats {
     pub received: PacketCounts,
     /// Packets dropped, per reason.
     pub dropped: DropCounts,
+    /// Packets dropped, per type (undecodable packets have no type and count only in
+    /// `dropped.malformed`).
+    pub dropped_by_type: PacketCounts,
     /// NHS: registrations refused with code 14 (unique address already registered).
     pub rejected_unique: u64,
     /// NHS: registrations refused with code 5 (table full).
@@ -348,9 +351,11 @@ impl Node {
         msg: Message,
         raw: &[u8],
     ) -> Result<(), DropReason> {
+        let op = msg.op;
         let r = self.dispatch(now, from, msg, raw);
         if let Err(e) = &r {
             self.stats.dropped.bump(e);
+            self.stats.dropped_by_type.bump(op);
         }
         self.compact_timers();
         r

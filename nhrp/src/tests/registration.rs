@@ -423,6 +423,8 @@ fn authentication_mismatch_is_dropped_counted_and_answered_with_error_indication
     }
     let s = lab.node.stats();
     assert_eq!((s.dropped.auth_missing, s.dropped.auth_mismatch), (1, 1));
+    assert_eq!(s.dropped_by_type.registration_request, 2);
+    assert_eq!(s.sent.error_indication, 2);
     assert_eq!(s.registrations, 0);
     assert_eq!(s.received.registration_request, 0);
     // The right password is accepted and our reply carries it.
