@@ -364,6 +364,57 @@ impl Node {
         Ok(())
     }
 
+    /// RFC 2332 §5.2.2 / §5.3.3: relays a Resolution Reply that is not for us towards its
+    /// requester (the source protocol address), recording us in the Reverse Transit NHS
+    /// Record, with hop-count and loop checks. (Cisco spokes answer directly; older IOS and
+    /// RFC-style responders send replies back through the NHS.)
+    pub(crate) fn nhs_relay_reply(
+        &mut self,
+        from: IpAddr,
+        mut msg: Message,
+        raw: &[u8],
+    ) -> Result<(), DropReason> {
+        let me = self.cfg.protocol_address;
+        let looped = msg
+            .ext
+            .reverse_transit
+            .as_ref()
+            .is_some_and(|v| v.iter().any(|c| c.client_proto == Some(me)));
+        if looped {
+            self.send_error(error_code::LOOP_DETECTED, from, &msg, raw);
+            return Err(DropReason::LoopDetected);
+        }
+        let to = self
+            .reg_index
+            .get(&msg.src_proto)
+            .and_then(|id| self.regs.get(*id))
+            .map(|r| r.effective())
+            .or_else(|| {
+                if self.cfg.role.is_client() {
+                    self.best_up_nhs().map(|n| n.nbma)
+                } else {
+                    None
+                }
+            })
+            .filter(|to| *to != from)
+            .ok_or(DropReason::NotForUs(msg.src_proto))?;
+        if msg.hop_count <= 1 {
+            self.send_error(error_code::HOP_COUNT_EXCEEDED, from, &msg, raw);
+            return Err(DropReason::HopCountExceeded);
+        }
+        msg.hop_count -= 1;
+        let cie = Cie {
+            preference: msg.cies.first().map_or(255, |c| c.preference),
+            ..self.own_cie(host_len(me))
+        };
+        msg.ext
+            .reverse_transit
+            .get_or_insert_with(Vec::new)
+            .push(cie);
+        self.send(to, msg);
+        Ok(())
+    }
+
     fn nak_resolution(&mut self, from: IpAddr, req: &Message) {
         let mut reply = req.clone();
         reply.op = Op::ResolutionReply;

@@ -416,6 +416,12 @@ impl Node {
                 self.nhc_on_registration_reply(now, from, msg)
             }
             Op::ResolutionRequest => self.on_resolution_request(now, from, msg, raw),
+            Op::ResolutionReply
+                if self.cfg.role.is_server() && msg.src_proto != self.cfg.protocol_address =>
+            {
+                // Not ours: a reply travelling back through us (RFC 2332 §5.2.2).
+                self.nhs_relay_reply(from, msg, raw)
+            }
             Op::ResolutionReply => {
                 if !self.cfg.role.is_client() {
                     return Err(DropReason::WrongRole {

@@ -637,3 +637,38 @@ fn requests_from_a_spoke_behind_nat_are_answered_at_its_post_nat_address() {
     assert_eq!(to, ip("203.0.113.5"));
     assert_eq!(reply.cies[0].client_nbma, Some(ip(S3_NBMA)));
 }
+
+#[test]
+fn hub_relays_replies_back_to_the_requester_with_a_reverse_transit_record() {
+    let mut lab = hub_with_spokes();
+    // .3 answers .2's request through the hub (RFC 2332 style, older IOS).
+    let req = resolution_request(S2, S2_NBMA, S3, 8);
+    let reply = resolution_reply(&req, S3, S3_NBMA, 32, 7199);
+    lab.deliver(S3_NBMA, &reply).unwrap();
+    let (to, relayed) = lab.sent().remove(0);
+    assert_eq!(to, ip(S2_NBMA));
+    assert_eq!(relayed.op, Op::ResolutionReply);
+    assert_eq!(relayed.hop_count, 254);
+    assert_eq!(relayed.cies, reply.cies);
+    let rt = relayed.ext.reverse_transit.unwrap();
+    assert_eq!(
+        (rt[0].client_nbma, rt[0].client_proto),
+        (Some(ip(HUB_NBMA)), Some(ip(HUB)))
+    );
+    // Our own address already in the record: a loop.
+    let mut looped = reply.clone();
+    looped.ext.reverse_transit = Some(rt);
+    assert_eq!(lab.deliver(S3_NBMA, &looped), Err(DropReason::LoopDetected));
+    // A reply for a requester we do not know is dropped.
+    let stray = resolution_reply(
+        &resolution_request("172.16.123.99", "192.168.123.99", S3, 9),
+        S3,
+        S3_NBMA,
+        32,
+        10,
+    );
+    assert_eq!(
+        lab.deliver(S3_NBMA, &stray),
+        Err(DropReason::NotForUs(ip("172.16.123.99")))
+    );
+}
