@@ -22,7 +22,7 @@ fn seal_and_open_do_not_allocate() {
     // The counter works: one allocation is seen.
     let probe = Region::new(GLOBAL);
     let b = std::hint::black_box(Box::new(1u64));
-    assert_eq!(probe.change().allocations, 1);
+    assert!(probe.change().allocations >= 1);
     drop(b);
 
     let now = Instant::now();
