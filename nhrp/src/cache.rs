@@ -141,6 +141,8 @@ pub(crate) enum Binding {
 #[derive(Clone, Debug)]
 pub(crate) struct CacheEntry {
     pub(crate) prefix: IpNet,
+    /// The address that was resolved (refreshes ask for it again).
+    pub(crate) target: IpAddr,
     pub(crate) binding: Binding,
     /// Tick of expiry.
     pub(crate) expires: u64,

@@ -602,7 +602,14 @@ impl Node {
             .is_some_and(|e| matches!(e.binding, Binding::Positive { .. }) && e.expires > t);
         if !covered && let Ok(prefix) = IpNet::new(p.target, host_len(p.target)) {
             let expires = self.deadline(now, self.cfg.negative_cache_time);
-            self.cache_put(t, prefix, Binding::Negative(reason), expires, false);
+            self.cache_put(
+                t,
+                p.target,
+                prefix,
+                Binding::Negative(reason),
+                expires,
+                false,
+            );
         }
         self.emit(Event::ResolutionFailed {
             target: p.target,
@@ -686,7 +693,7 @@ impl Node {
                 nbma,
                 protocol: responder_proto,
             };
-            self.cache_put(t, prefix, b, expires, shortcut);
+            self.cache_put(t, target, prefix, b, expires, shortcut);
         }
         self.emit(Event::Resolved {
             target,
@@ -710,6 +717,7 @@ impl Node {
     pub(crate) fn cache_put(
         &mut self,
         t: u64,
+        target: IpAddr,
         prefix: IpNet,
         binding: Binding,
         expires: u64,
@@ -726,6 +734,7 @@ impl Node {
             Some(id) => {
                 if let Some(e) = self.cache.get_mut(id) {
                     e.binding = binding;
+                    e.target = target;
                     e.expires = expires;
                     e.refresh_at = refresh_at;
                     e.shortcut = shortcut;
@@ -740,6 +749,7 @@ impl Node {
                 }
                 let id = self.cache.insert(CacheEntry {
                     prefix,
+                    target,
                     binding,
                     expires,
                     refresh_at,
@@ -773,11 +783,11 @@ impl Node {
             // Phase 3: refresh a shortcut that carried traffic; let an idle one expire.
             e.refresh_at = NEVER;
             let used = std::mem::take(&mut e.used);
-            let (prefix, expires) = (e.prefix, e.expires);
+            let (target, expires) = (e.target, e.expires);
             self.timers
                 .schedule(&mut e.timer, Self::key(Kind::Cache, id), expires);
             if used {
-                let _ = self.start_resolution(now, prefix.addr(), true);
+                let _ = self.start_resolution(now, target, true);
             }
             return;
         }

@@ -408,7 +408,11 @@ fn traffic_indication_builds_a_shortcut_that_is_refreshed_while_used() {
         .filter(|(_, _, m)| m.op == Op::ResolutionRequest)
         .collect();
     assert_eq!(refresh.len(), 1);
-    assert_eq!(refresh[0].2.dst_proto, ip("3.3.3.0"));
+    assert_eq!(
+        refresh[0].2.dst_proto,
+        ip("3.3.3.3"),
+        "refresh asks for the original target"
+    );
     let t_refresh = lab.now;
     lab.deliver(
         S3_NBMA,
