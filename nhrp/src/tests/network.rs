@@ -250,3 +250,44 @@ fn hub_and_three_spokes_register_build_a_shortcut_and_survive_a_hub_restart() {
     );
     assert!(net.sent >= 18, "{} sent", net.sent);
 }
+
+#[test]
+fn ipv6_overlay_over_ipv4_nbma_registers_and_resolves() {
+    let mut net = Net::new(7);
+    net.loss_percent = 0;
+    let hub_nhs = crate::NhsConfig::new(ip("2001:db8::1"), ip(HUB_NBMA));
+    let hub = net.add(Config::hub(ip("2001:db8::1"), ip(HUB_NBMA)));
+    let mut c2 = Config::spoke(ip("2001:db8::2"), ip(S2_NBMA), hub_nhs);
+    c2.local_networks = vec!["2001:db8:2::/48".parse().unwrap()];
+    let s2 = net.add(c2);
+    let s3 = net.add(Config::spoke(ip("2001:db8::3"), ip(S3_NBMA), hub_nhs));
+    net.run_until(secs(5), |n| {
+        n.hosts[hub].node.registrations().count() == 2 && n.hosts[s3].node.is_registered()
+    })
+    .expect("IPv6 registrations");
+    assert_eq!(
+        net.hosts[hub]
+            .node
+            .registration(ip("2001:db8::2"))
+            .unwrap()
+            .nbma,
+        ip(S2_NBMA)
+    );
+    net.hosts[hub]
+        .node
+        .set_route("2001:db8:2::/48".parse().unwrap(), ip("2001:db8::2"));
+    let now = net.now;
+    net.hosts[s3]
+        .node
+        .resolve(now, ip("2001:db8:2::77"))
+        .unwrap();
+    net.drain(s3);
+    net.run_until(secs(5), |n| {
+        n.hosts[s3].node.lookup(ip("2001:db8:2::77")).is_some()
+    })
+    .expect("IPv6 resolution");
+    let c = net.hosts[s3].node.lookup(ip("2001:db8:2::1")).unwrap();
+    assert_eq!(c.prefix, "2001:db8:2::/48".parse().unwrap());
+    assert_eq!(c.nbma, Some(ip(S2_NBMA)));
+    let _ = s2;
+}
