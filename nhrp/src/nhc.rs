@@ -174,12 +174,34 @@ impl Node {
     pub fn purge(&mut self, now: Instant, prefix: IpNet) -> usize {
         let prefix = prefix.trunc();
         self.nhc_purge_cache(now, &prefix, None);
+        self.purge_answered(now, Some(prefix))
+    }
+
+    /// NHC: replaces the local networks (a local binding change): requesters we answered
+    /// for a network that is no longer ours are sent Purge Requests. Returns how many.
+    pub fn set_local_networks(&mut self, now: Instant, networks: Vec<IpNet>) -> usize {
+        let gone: Vec<IpNet> = self
+            .cfg
+            .local_networks
+            .iter()
+            .filter(|n| !networks.contains(n))
+            .copied()
+            .collect();
+        self.cfg.local_networks = networks;
+        gone.into_iter()
+            .map(|n| self.purge_answered(now, Some(n.trunc())))
+            .sum()
+    }
+
+    /// Sends Purge Requests (RFC 2332 §5.2.5) to the requesters we answered for addresses
+    /// overlapping `prefix` (all of them when `None`) and forgets them.
+    pub(crate) fn purge_answered(&mut self, now: Instant, prefix: Option<IpNet>) -> usize {
         let t = self.tick(now);
         let mut sent = 0;
         let mut keep = std::collections::VecDeque::with_capacity(self.answered.len());
         let answered = std::mem::take(&mut self.answered);
         for a in answered {
-            let overlaps = a.prefix.contains(&prefix) || prefix.contains(&a.prefix);
+            let overlaps = prefix.is_none_or(|p| a.prefix.contains(&p) || p.contains(&a.prefix));
             if overlaps && a.expires > t {
                 let mut m = Message::new(
                     Op::PurgeRequest,
@@ -403,6 +425,7 @@ impl Node {
         if code == cie_code::SUCCESS {
             s.state = NhsState::Up;
             let new_public = nat_seen.filter(|a| Some(*a) != s.public_nbma);
+            let rebound = new_public.is_some() && s.public_nbma.is_some();
             if nat_seen.is_some() {
                 s.public_nbma = nat_seen;
             }
@@ -418,6 +441,10 @@ impl Node {
             }
             if let Some(public_nbma) = new_public {
                 self.emit(Event::NatDetected { nhs, public_nbma });
+            }
+            if rebound {
+                // Our post-NAT address changed: every binding we gave out is stale.
+                self.purge_answered(now, None);
             }
         } else {
             s.state = NhsState::Down;

@@ -676,3 +676,27 @@ fn hub_relays_replies_back_to_the_requester_with_a_reverse_transit_record() {
         Err(DropReason::NotForUs(ip("172.16.123.99")))
     );
 }
+
+#[test]
+fn removing_a_local_network_purges_the_requesters_that_learnt_it() {
+    let mut cfg = spoke_config(S3, S3_NBMA);
+    cfg.local_networks = vec!["3.3.3.0/24".parse().unwrap(), "4.4.4.0/24".parse().unwrap()];
+    let mut lab = Lab::new(cfg);
+    lab.sent();
+    lab.deliver(HUB_NBMA, &resolution_request(S2, S2_NBMA, "3.3.3.3", 5))
+        .unwrap();
+    lab.deliver(HUB_NBMA, &resolution_request(S2, S2_NBMA, "4.4.4.4", 6))
+        .unwrap();
+    lab.sent();
+    let n = lab
+        .node
+        .set_local_networks(lab.now, vec!["4.4.4.0/24".parse().unwrap()]);
+    assert_eq!(n, 1);
+    let (to, p) = lab.sent().remove(0);
+    assert_eq!((to, p.op, p.request_id), (ip(S2_NBMA), Op::PurgeRequest, 5));
+    // 3.3.3.3 is no longer ours.
+    assert_eq!(
+        lab.deliver(HUB_NBMA, &resolution_request(S2, S2_NBMA, "3.3.3.3", 7)),
+        Err(DropReason::NotForUs(ip("3.3.3.3")))
+    );
+}
