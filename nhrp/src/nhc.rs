@@ -101,6 +101,11 @@ impl Node {
         if !self.cfg.role.is_client() {
             return Err(ApiError::NotClient);
         }
+        if self.nhs.iter().all(|(_, s)| s.state == NhsState::Standby) {
+            // After `deregister`: start over with the preferred NHSs.
+            self.recompute_active(now);
+            return Ok(());
+        }
         let ids: Vec<EntryId> = self
             .nhs
             .iter()
@@ -111,6 +116,54 @@ impl Node {
             self.send_registration(now, id, true);
         }
         Ok(())
+    }
+
+    /// NHC: withdraws our registration from every NHS that has it, before shutting down:
+    /// a Purge Request carrying the ID of the registration it purges (Cisco requires the
+    /// original Registration Request ID). The NHSs then stand by (events `NhsDown` with
+    /// [`DownReason::Deregistered`]) until [`Node::register`] is called. Returns how many
+    /// Purge Requests were sent.
+    pub fn deregister(&mut self, now: Instant) -> Result<usize, ApiError> {
+        let _ = now;
+        if !self.cfg.role.is_client() {
+            return Err(ApiError::NotClient);
+        }
+        let up: Vec<(EntryId, NhsConfig, u32)> = self
+            .nhs
+            .iter()
+            .filter(|(_, s)| s.state == NhsState::Up)
+            .map(|(id, s)| (id, s.cfg, s.request_id))
+            .collect();
+        for (id, nhs, request_id) in &up {
+            let mut m = Message::new(
+                Op::PurgeRequest,
+                self.cfg.nbma_address,
+                self.cfg.protocol_address,
+                nhs.protocol,
+            );
+            m.request_id = *request_id;
+            m.cies.push(Cie {
+                code: 0,
+                prefix_len: host_len(self.cfg.protocol_address),
+                mtu: 0,
+                holding_time: 0,
+                preference: 0,
+                client_nbma: Some(self.cfg.nbma_address),
+                client_proto: Some(self.cfg.protocol_address),
+            });
+            self.send(nhs.nbma, m);
+            if let Some(s) = self.nhs.get_mut(*id) {
+                s.state = NhsState::Standby;
+                s.outstanding = false;
+                TimerQueue::cancel(&mut s.timer);
+            }
+            self.emit(Event::NhsDown {
+                nhs: nhs.protocol,
+                nbma: nhs.nbma,
+                reason: DownReason::Deregistered,
+            });
+        }
+        Ok(up.len())
     }
 
     /// NHC: resolves `target` through the best NHS that is up (RFC 2332 §5.2.1). The answer

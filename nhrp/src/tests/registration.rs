@@ -536,3 +536,40 @@ fn registration_churn_does_not_grow_the_timer_heap() {
         s.timers
     );
 }
+
+#[test]
+fn deregister_purges_with_the_registration_id_and_the_hub_forgets_the_spoke() {
+    let mut spoke = Lab::new(spoke_config(S2, S2_NBMA));
+    let req = spoke.sent().remove(0).1;
+    let mut hub = Lab::new(hub_config());
+    hub.deliver(S2_NBMA, &req).unwrap();
+    let (_, reply) = hub.sent().remove(0);
+    spoke.deliver(HUB_NBMA, &reply).unwrap();
+    spoke.events();
+    assert_eq!(spoke.node.deregister(spoke.now), Ok(1));
+    let (to, purge) = spoke.sent().remove(0);
+    assert_eq!(
+        (to, purge.op, purge.request_id),
+        (ip(HUB_NBMA), Op::PurgeRequest, req.request_id)
+    );
+    assert_eq!(
+        spoke.events(),
+        vec![Event::NhsDown {
+            nhs: ip(HUB),
+            nbma: ip(HUB_NBMA),
+            reason: DownReason::Deregistered
+        }]
+    );
+    assert!(
+        spoke.advance(secs(10_000)).is_empty(),
+        "no refresh after deregistering"
+    );
+    hub.events();
+    hub.deliver(S2_NBMA, &purge).unwrap();
+    assert!(hub.node.registration(ip(S2)).is_none());
+    let (_, purge_reply) = hub.sent().remove(0);
+    assert_eq!(purge_reply.op, Op::PurgeReply);
+    // register() brings it back.
+    spoke.node.register(spoke.now).unwrap();
+    assert_eq!(spoke.sent()[0].1.op, Op::RegistrationRequest);
+}
