@@ -358,10 +358,21 @@ mod node_driver {
                 _ => {
                     let h = input.byte().unwrap_or(0);
                     let (p, n) = peer(h);
-                    if h % 2 == 0 {
-                        node.set_route(format!("10.0.{}.0/24", h % 4).parse().unwrap(), p);
-                    } else {
-                        let _ = node.add_nhs(now, NhsConfig::new(p, n));
+                    match h % 5 {
+                        0 => node.set_route(format!("10.0.{}.0/24", h % 4).parse().unwrap(), p),
+                        1 => {
+                            let _ = node.add_nhs(now, NhsConfig::new(p, n));
+                        }
+                        2 => {
+                            let _ = node.deregister(now);
+                        }
+                        3 => {
+                            let _ = node.register(now);
+                        }
+                        _ => {
+                            let net = format!("2.2.{}.0/24", h % 3).parse().unwrap();
+                            let _ = node.set_local_networks(now, vec![net]);
+                        }
                     }
                 }
             }
