@@ -906,9 +906,12 @@ impl Node {
     }
 
     /// The state of `nbma`, created on first contact while the table has room.
+    ///
+    /// Runs for every packet sent and received: the cheap size test comes first so the
+    /// common case (table not full) searches the map once, not twice.
     fn peer_mut(&mut self, now: Instant, nbma: IpAddr) -> Option<&mut Peer> {
-        if !self.peers.contains_key(&nbma)
-            && self.peers.len() >= self.cfg.max_peers.saturating_mul(2)
+        if self.peers.len() >= self.cfg.max_peers.saturating_mul(2)
+            && !self.peers.contains_key(&nbma)
         {
             return None;
         }
