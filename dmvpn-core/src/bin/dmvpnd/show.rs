@@ -238,3 +238,57 @@ fn write_stats(out: &mut dyn Write, name: &str, node: &Node) -> std::io::Result<
     }
     writeln!(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spoke(now: Instant) -> Node {
+        let c = crate::config_file::parse(
+            r#"
+role = "spoke"
+tunnel_address = "100.64.0.11/24"
+nbma = "198.51.100.11"
+local_networks = ["100.65.11.0/24"]
+[[nhs]]
+tunnel_address = "100.64.0.1"
+nbma = "198.51.100.1"
+[[static_routes]]
+prefix = "100.65.0.0/16"
+next_hop = "100.64.0.1"
+"#,
+        )
+        .unwrap();
+        Node::new(c.node, esp::crypto::aws_lc::default_provider(), now).unwrap()
+    }
+
+    #[test]
+    fn tables_and_json_of_a_fresh_spoke() {
+        let now = Instant::now();
+        let node = spoke(now);
+        let t = render(&node, "dmvpn0", What::Dmvpn, false, now);
+        assert!(t.contains("Type:Spoke, NHRP Peers:1,"), "{t}");
+        assert!(t.contains("198.51.100.1"), "{t}");
+        let j: Value =
+            serde_json::from_str(&render(&node, "dmvpn0", What::Dmvpn, true, now)).unwrap();
+        assert_eq!(j["role"], "spoke");
+        assert_eq!(j["registered"], false);
+        assert_eq!(j["peers"][0]["kind"], "Nhs");
+        assert_eq!(j["peers"][0]["state"], "Registering");
+        let r = render(&node, "dmvpn0", What::Routes, false, now);
+        assert!(r.contains("S   100.65.0.0/16"), "{r}");
+        let j: Value =
+            serde_json::from_str(&render(&node, "dmvpn0", What::Routes, true, now)).unwrap();
+        assert!(j["routes"].as_array().unwrap().len() >= 3, "{j}");
+        let j: Value =
+            serde_json::from_str(&render(&node, "dmvpn0", What::Stats, true, now)).unwrap();
+        assert_eq!(
+            j["stats"]["nhrp_out"], 1,
+            "one registration request sent: {j}"
+        );
+        let n = render(&node, "dmvpn0", What::Nhrp, false, now);
+        assert!(n.contains("NBMA address: 198.51.100.1"), "{n}");
+        let s = render(&node, "dmvpn0", What::Stats, false, now);
+        assert!(s.contains("nhrp_out"), "{s}");
+    }
+}
