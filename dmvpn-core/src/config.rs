@@ -78,6 +78,21 @@ pub enum IpsecPolicy {
     Required,
 }
 
+/// What the node does with overlay packets addressed to its own tunnel address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum LocalDelivery {
+    /// Hand them to the LAN/TUN side (`Transmit::Overlay`): the host's own IP stack owns the
+    /// tunnel address (a Linux router with the address on its TUN device, running its routing
+    /// daemons and management over the tunnel).
+    #[default]
+    Overlay,
+    /// Answer ICMP echo requests in the node and consume everything else: for a forwarding
+    /// plane without an IP stack of its own (and the simulator).
+    Answer,
+}
+
 /// Configuration of one DMVPN interface.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -109,8 +124,14 @@ pub struct Config {
     pub local_networks: Vec<IpNet>,
     /// Tunnel MTU (`ip mtu`), the largest overlay packet we accept before encapsulation.
     pub mtu: u16,
+    /// MTU of the underlay path (`tunnel path-mtu` / the physical interface, default 1500):
+    /// an overlay packet with DF set is refused with ICMP "fragmentation needed" / "packet too
+    /// big" when it would not fit once the outer IP, GRE and ESP headers are added.
+    pub underlay_mtu: u16,
     /// IPsec policy.
     pub ipsec: IpsecPolicy,
+    /// Overlay packets for our own tunnel address.
+    pub local_delivery: LocalDelivery,
     /// Maximum number of NHRP cache entries (hub: registered spokes).
     pub max_peers: usize,
 }
@@ -131,7 +152,9 @@ impl Default for Config {
             static_routes: Vec::new(),
             local_networks: Vec::new(),
             mtu: 1400,
+            underlay_mtu: 1500,
             ipsec: IpsecPolicy::None,
+            local_delivery: LocalDelivery::Overlay,
             max_peers: 100_000,
         }
     }
@@ -265,6 +288,9 @@ impl Config {
         }
         if self.mtu < 576 {
             return Err(ConfigError::new("mtu", "must be at least 576"));
+        }
+        if self.underlay_mtu < 576 {
+            return Err(ConfigError::new("underlay_mtu", "must be at least 576"));
         }
         if self.max_peers == 0 {
             return Err(ConfigError::new("max_peers", "must be at least 1"));

@@ -159,6 +159,8 @@ pub fn run(
         HUB_NBMA,
     );
     hub_cfg.phase = options.phase;
+    // The simulated routers have no IP stack of their own: they answer pings themselves.
+    hub_cfg.local_delivery = crate::LocalDelivery::Answer;
     for i in 1..=n {
         hub_cfg.static_routes.push(StaticRoute {
             prefix: spoke_lan(i),
@@ -172,6 +174,7 @@ pub fn run(
         let tunnel = IpNet::new(spoke_tunnel(i), 16).map_err(|_| DemoError::Options("spoke"))?;
         let mut c = Config::spoke(tunnel, spoke_nbma(i), HUB_TUNNEL, HUB_NBMA);
         c.phase = options.phase;
+        c.local_delivery = crate::LocalDelivery::Answer;
         c.local_networks.push(spoke_lan(i));
         if options.phase == Phase::Two {
             // Phase 2: each spoke LAN with its spoke as next hop (no summarisation).

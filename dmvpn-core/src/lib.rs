@@ -28,7 +28,7 @@ pub mod sim;
 mod sim_device;
 pub mod stats;
 
-pub use config::{Config, IpsecPolicy, NhsConfig, Phase, Role, StaticRoute};
+pub use config::{Config, IpsecPolicy, LocalDelivery, NhsConfig, Phase, Role, StaticRoute};
 pub use error::{ApiError, DropReason};
 pub use event::Event;
 pub use fib::{NextHop, RouteSource};

@@ -9,7 +9,7 @@ use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, 
 use gre::wire::ProtocolType;
 use ipnet::IpNet;
 
-use crate::config::{Config, IpsecPolicy, Phase, Role};
+use crate::config::{Config, IpsecPolicy, LocalDelivery, Phase, Role};
 use crate::error::{ApiError, DropReason};
 use crate::event::Event;
 use crate::fib::{Fib, Lookup, NextHop, Route, RouteSource};
@@ -26,6 +26,11 @@ const HEADROOM: usize = 16 + 24;
 const TAILROOM: usize = 15 + 2 + 32;
 /// Most buffers kept for reuse.
 const POOL_MAX: usize = 256;
+/// Packets waiting for an SA (IPsec required, none installed yet): at most this many per
+/// peer, for this many peers, and no older than `SA_WAIT_MAX_AGE` when the SA arrives.
+const SA_WAIT_PER_PEER: usize = 16;
+const SA_WAIT_PEERS: usize = 64;
+const SA_WAIT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3);
 /// Most queued transmits and events.
 const OUTBOX_MAX: usize = 65_536;
 const EVENTS_MAX: usize = 65_536;
@@ -40,6 +45,16 @@ struct Peer {
     sa_needed_reported: bool,
     since: Option<Instant>,
     counters: PeerCounters,
+}
+
+/// A packet held until an SA to its peer exists.
+#[derive(Debug)]
+struct Waiting {
+    since: Instant,
+    pt: ProtocolType,
+    payload: Vec<u8>,
+    forward: bool,
+    data: bool,
 }
 
 /// Which path a data packet takes.
@@ -104,6 +119,8 @@ pub struct Node {
     fib: Fib,
     peers: BTreeMap<IpAddr, Peer>,
     sa_owner: BTreeMap<SaId, IpAddr>,
+    /// Packets (data and NHRP) held until an SA to their peer is installed (bounded).
+    sa_wait: BTreeMap<IpAddr, VecDeque<Waiting>>,
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
     pool: Vec<Vec<u8>>,
@@ -182,6 +199,7 @@ impl Node {
             fib: Fib::new(),
             peers: BTreeMap::new(),
             sa_owner: BTreeMap::new(),
+            sa_wait: BTreeMap::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             pool: Vec::new(),
@@ -315,6 +333,16 @@ impl Node {
             inbound_spi: inbound.spi.0,
             outbound_spi: outbound.spi.0,
         });
+        // What waited for this SA leaves now (unless it waited too long to still matter).
+        for w in self.sa_wait.remove(&peer).unwrap_or_default() {
+            if now.saturating_duration_since(w.since) <= SA_WAIT_MAX_AGE {
+                self.stats.sa_wait_sent += 1;
+                let _ = self.send_gre(now, peer, w.pt, &w.payload, w.forward, w.data);
+            } else {
+                self.stats.sa_wait_expired += 1;
+            }
+            self.recycle(w.payload);
+        }
         self.pump(now);
         Ok(())
     }
@@ -622,7 +650,12 @@ impl Node {
     ) -> Result<(), DropReason> {
         let h = OverlayHeader::parse(packet)?;
         if h.dst == self.own {
-            return self.local(now, packet);
+            return match (self.cfg.local_delivery, ingress) {
+                // For the host's own stack: deliver as received (it is the destination, so
+                // the TTL is not decremented).
+                (LocalDelivery::Overlay, Some(_)) => self.deliver(packet, false),
+                _ => self.local(now, packet),
+            };
         }
         let Some(route) = self.fib.lookup(h.dst) else {
             self.icmp(now, &h, packet, IcmpError::Unreachable);
@@ -634,26 +667,17 @@ impl Node {
         }
         match route.next_hop {
             NextHop::Discard => Err(DropReason::Discard(h.dst)),
-            NextHop::Lan => {
-                if self.outbox.len() >= OUTBOX_MAX {
-                    return Err(DropReason::QueueFull);
-                }
-                let mut buf = self.take_buf();
-                buf.extend_from_slice(packet);
-                decrement_ttl(&mut buf);
-                self.stats.overlay_out += 1;
-                self.outbox.push_back(Transmit::Overlay(buf));
-                Ok(())
-            }
+            NextHop::Lan => self.deliver(packet, true),
             NextHop::Nbma(_) | NextHop::Tunnel(_) | NextHop::TunnelConnected => {
-                if packet.len() > usize::from(self.cfg.mtu) && h.dont_fragment {
-                    self.icmp(now, &h, packet, IcmpError::TooBig { mtu: self.cfg.mtu });
+                let (to, path) = self.next_hop_nbma(now, h.dst, route)?;
+                let mtu = self.path_mtu(to);
+                if packet.len() > usize::from(mtu) && h.dont_fragment {
+                    self.icmp(now, &h, packet, IcmpError::TooBig { mtu });
                     return Err(DropReason::TooBig {
                         len: packet.len(),
-                        mtu: self.cfg.mtu,
+                        mtu,
                     });
                 }
-                let (to, path) = self.next_hop_nbma(now, h.dst, route)?;
                 if let Some(ingress) = ingress {
                     self.stats.data_hairpinned += 1;
                     if self.cfg.role == Role::Hub && self.cfg.phase == Phase::Three {
@@ -675,6 +699,21 @@ impl Node {
                 Ok(())
             }
         }
+    }
+
+    /// Queues an overlay packet for the LAN/TUN side (TTL decremented when forwarded).
+    fn deliver(&mut self, packet: &[u8], forwarded: bool) -> Result<(), DropReason> {
+        if self.outbox.len() >= OUTBOX_MAX {
+            return Err(DropReason::QueueFull);
+        }
+        let mut buf = self.take_buf();
+        buf.extend_from_slice(packet);
+        if forwarded {
+            decrement_ttl(&mut buf);
+        }
+        self.stats.overlay_out += 1;
+        self.outbox.push_back(Transmit::Overlay(buf));
+        Ok(())
     }
 
     /// The NBMA address to send a packet for `dst` to, given its route.
@@ -814,7 +853,7 @@ impl Node {
                 Some(id) => Some(id),
                 None => {
                     self.sa_needed(to);
-                    return Err(DropReason::NoSa(to));
+                    return self.wait_for_sa(now, to, pt, payload, forward, data);
                 }
             },
         };
@@ -869,6 +908,68 @@ impl Node {
             bytes: buf,
         });
         Ok(())
+    }
+
+    /// Holds a packet until an SA to `to` is installed: fail closed (nothing in clear), but
+    /// the first packets of a flow (and the first NHRP registration) survive the key
+    /// exchange. Bounded per peer and in peers; beyond that the packet is dropped.
+    fn wait_for_sa(
+        &mut self,
+        now: Instant,
+        to: IpAddr,
+        pt: ProtocolType,
+        payload: &[u8],
+        forward: bool,
+        data: bool,
+    ) -> Result<(), DropReason> {
+        if !self.sa_wait.contains_key(&to) && self.sa_wait.len() >= SA_WAIT_PEERS {
+            return Err(DropReason::NoSa(to));
+        }
+        let q = self.sa_wait.entry(to).or_default();
+        while q
+            .front()
+            .is_some_and(|w| now.saturating_duration_since(w.since) > SA_WAIT_MAX_AGE)
+        {
+            q.pop_front();
+            self.stats.sa_wait_expired += 1;
+        }
+        if q.len() >= SA_WAIT_PER_PEER {
+            return Err(DropReason::NoSa(to));
+        }
+        let mut buf = self.pool.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(payload);
+        let q = self.sa_wait.entry(to).or_default();
+        q.push_back(Waiting {
+            since: now,
+            pt,
+            payload: buf,
+            forward,
+            data,
+        });
+        self.stats.sa_wait_queued += 1;
+        Ok(())
+    }
+
+    /// The largest overlay packet that fits the underlay to `to` once the outer IP header,
+    /// GRE and (when required) ESP/UDP are added, capped by the configured tunnel MTU.
+    fn path_mtu(&self, to: IpAddr) -> u16 {
+        let outer = if to.is_ipv4() { 20 } else { 40 };
+        let gre = self
+            .gre
+            .next_header(to, ProtocolType::IPV4)
+            .map_or(gre::wire::Repr::MAX_HEADER_LEN, |r| r.header_len());
+        let esp = match self.peers.get(&to) {
+            Some(p) => {
+                let udp = if p.udp.is_some() { 8 } else { 0 };
+                p.outbound
+                    .and_then(|id| self.esp.outbound(id))
+                    .map_or(0, |sa| udp + sa.header_len() + sa.max_trailer_len(0))
+            }
+            None => 0,
+        };
+        let room = usize::from(self.cfg.underlay_mtu).saturating_sub(outer + gre + esp);
+        self.cfg.mtu.min(u16::try_from(room).unwrap_or(u16::MAX))
     }
 
     fn sa_needed(&mut self, peer: IpAddr) {

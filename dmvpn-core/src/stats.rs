@@ -126,6 +126,12 @@ pub struct Stats {
     pub nhrp_out_dropped: u64,
     /// Events dropped because the event queue was full.
     pub event_overflow: u64,
+    /// Packets held because IPsec is required and no SA to their peer existed yet.
+    pub sa_wait_queued: u64,
+    /// Held packets sent once the SA was installed.
+    pub sa_wait_sent: u64,
+    /// Held packets discarded because they waited too long.
+    pub sa_wait_expired: u64,
     /// Inputs dropped, by reason.
     pub dropped: DropCounts,
 }

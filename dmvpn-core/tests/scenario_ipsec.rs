@@ -85,14 +85,21 @@ fn without_sas_nothing_leaves_in_clear_until_keys_arrive() {
             |e| matches!(e, Event::SaNeeded { peer } if *peer == ip(HUB_NBMA))
         ));
         let st = t.sim.device(s).stats();
-        assert!(st.nhrp_out_dropped > 0, "registrations were held back");
+        assert!(st.sa_wait_queued > 0, "registrations were held back");
     }
-    // Overlay traffic is refused too, and counted.
-    let no_sa = t.sim.device(t.spoke(1)).stats().dropped.no_sa;
+    // Overlay traffic waits too, in a bounded queue: a burst beyond it is dropped and counted.
+    let before = t.sim.device(t.spoke(1)).stats();
     let h1 = t.hosts[0];
-    t.sim.ping(h1, ip(HUB_TUNNEL), 1, 1, 56).unwrap();
+    for seq in 1..=20 {
+        t.sim.ping(h1, ip(HUB_TUNNEL), 1, seq, 56).unwrap();
+    }
     t.sim.run_for(secs(1)).unwrap();
-    assert!(t.sim.device(t.spoke(1)).stats().dropped.no_sa > no_sa);
+    let after = t.sim.device(t.spoke(1)).stats();
+    assert!(after.sa_wait_queued > before.sa_wait_queued);
+    assert!(
+        after.dropped.no_sa > before.dropped.no_sa,
+        "the bounded queue overflowed"
+    );
     let summary = pcap::summarize(t.sim.pcap().unwrap()).unwrap();
     assert_eq!(
         summary.packets, 0,
@@ -101,6 +108,10 @@ fn without_sas_nothing_leaves_in_clear_until_keys_arrive() {
 
     // Keys arrive: everything starts, still ESP only.
     install_all(&mut t, 2);
+    assert!(
+        t.sim.device(t.spoke(1)).stats().sa_wait_sent > 0,
+        "held packets left with the keys"
+    );
     t.wait_registered(secs(70));
     assert_eq!(t.ping(1, 2, 1), Some(ms(40)));
     let summary = pcap::summarize(t.sim.pcap().unwrap()).unwrap();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dmvpn_core::sim::{DeviceId, HostId, Link, Sim, SimError};
-use dmvpn_core::{Config, Event, Node, Phase, StaticRoute};
+use dmvpn_core::{Config, Event, LocalDelivery, Node, Phase, StaticRoute};
 use esp::crypto::{SeededRandom, aws_lc};
 
 pub fn ip(s: &str) -> IpAddr {
@@ -61,6 +61,9 @@ pub fn node(config: Config, seed: u64, now: Instant) -> Node {
 
 pub fn hub_config(phase: Phase, spokes: usize) -> Config {
     let mut c = Config::hub("10.0.0.1/16".parse().unwrap(), ip(HUB_NBMA));
+    // Simulated routers have no IP stack of their own: they answer pings to their tunnel
+    // address themselves.
+    c.local_delivery = LocalDelivery::Answer;
     c.phase = phase;
     c.holding_time = secs(300);
     for i in 1..=spokes {
@@ -81,6 +84,7 @@ pub fn spoke_config(phase: Phase, i: usize) -> Config {
     );
     c.phase = phase;
     c.holding_time = secs(300);
+    c.local_delivery = LocalDelivery::Answer;
     c.local_networks.push(spoke_lan(i));
     // Phase 3: the hub is the next hop for a summary of all LANs; phase 1/2: a route per
     // spoke LAN with the spoke itself as next hop (no summarisation in phase 2).
