@@ -418,6 +418,17 @@ impl Node {
         }
     }
 
+    /// Before the interface goes down: a spoke withdraws its registrations (Purge Requests
+    /// carrying the original registration IDs, as Cisco requires), so the hubs forget it at
+    /// once instead of after the holding time. Drain the transmits afterwards; the NHSs stay
+    /// down until the node is recreated.
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.cfg.role == Role::Spoke || !self.cfg.nhs.is_empty() {
+            let _ = self.nhrp.deregister(now);
+        }
+        self.pump(now);
+    }
+
     /// Sends an overlay multicast packet (a routing protocol's hello or update) to every
     /// peer of the multicast map: a hub replicates to every registered spoke (Cisco `ip nhrp
     /// map multicast dynamic`), a spoke sends to its NHSs. Returns the number of copies sent.

@@ -111,3 +111,34 @@ fn shortcuts_carry_traffic_while_the_hub_is_down_and_spokes_come_back() {
     assert_eq!(t.ping(1, 2, seq), Some(ms(20)));
     assert_eq!(t.ping(3, 1, 2), Some(ms(40)), "via the new hub");
 }
+
+#[test]
+fn a_spoke_that_shuts_down_is_forgotten_by_the_hub_at_once() {
+    let mut t = with_shortcuts(33);
+    let hub = t.hub;
+    let s2 = t.spoke(2);
+    assert!(
+        t.sim
+            .device(hub)
+            .nhrp()
+            .registration(spoke_tunnel(2))
+            .is_some()
+    );
+    t.sim.with_device(s2, |n, now| n.shutdown(now)).unwrap();
+    t.sim.run_for(secs(1)).unwrap();
+    assert!(
+        t.sim
+            .device(hub)
+            .nhrp()
+            .registration(spoke_tunnel(2))
+            .is_none(),
+        "the purge removed spoke 2's registration long before its holding time"
+    );
+    assert!(
+        t.sim
+            .device(hub)
+            .nhrp()
+            .registration(spoke_tunnel(1))
+            .is_some()
+    );
+}

@@ -248,6 +248,9 @@ fn event_loop(
                 SIGNAL => {
                     if let Ok(Some(s)) = signals.read_signal() {
                         info!(signal = s.ssi_signo, "shutting down");
+                        // Withdraw our registrations before the sockets close.
+                        node.shutdown(now);
+                        flush(&mut node, io)?;
                         return Ok(());
                     }
                 }
