@@ -5,7 +5,6 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use esp::{CryptoProvider, Direction, SaId, SaParams, SaTable, UdpOpened};
-use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gre::wire::ProtocolType;
 use ipnet::IpNet;
 
@@ -786,40 +785,13 @@ impl Node {
     /// A packet for our own tunnel address: answer ICMP echo requests (like a router's
     /// control plane); anything else is consumed.
     fn local(&mut self, now: Instant, packet: &[u8]) -> Result<(), DropReason> {
-        let Ok(s) = SlicedPacket::from_ip(packet) else {
-            return Ok(());
-        };
-        let reply = match (&s.net, &s.transport) {
-            (Some(NetSlice::Ipv4(ip)), Some(TransportSlice::Icmpv4(icmp))) => {
-                match icmp.icmp_type() {
-                    Icmpv4Type::EchoRequest(e) => {
-                        let b = PacketBuilder::ipv4(
-                            ip.header().destination(),
-                            ip.header().source(),
-                            64,
-                        )
-                        .icmpv4_echo_reply(e.id, e.seq);
-                        let mut out = Vec::with_capacity(b.size(icmp.payload().len()));
-                        b.write(&mut out, icmp.payload()).ok().map(|_| out)
-                    }
-                    _ => None,
-                }
-            }
-            (Some(NetSlice::Ipv6(ip)), Some(TransportSlice::Icmpv6(icmp))) => {
-                match icmp.icmp_type() {
-                    Icmpv6Type::EchoRequest(e) => {
-                        let b = PacketBuilder::ipv6(
-                            ip.header().destination(),
-                            ip.header().source(),
-                            64,
-                        )
-                        .icmpv6_echo_reply(e.id, e.seq);
-                        let mut out = Vec::with_capacity(b.size(icmp.payload().len()));
-                        b.write(&mut out, icmp.payload()).ok().map(|_| out)
-                    }
-                    _ => None,
-                }
-            }
+        let reply = match crate::overlay::parse(packet) {
+            crate::overlay::Parsed::EchoRequest {
+                from,
+                id,
+                seq,
+                payload,
+            } => crate::overlay::echo(self.own, from, true, id, seq, payload),
             _ => None,
         };
         if let Some(reply) = reply {

@@ -12,7 +12,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
-    Icmpv4Type, Icmpv6Type, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice, PacketBuilder,
+    Icmpv4Type, Icmpv6Type, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice, NetSlice, PacketBuilder,
+    SlicedPacket, TransportSlice,
     icmpv4::{DestUnreachableHeader, TimeExceededCode},
     icmpv6::{DestUnreachableCode, TimeExceededCode as TimeExceededCode6},
 };
@@ -203,6 +204,103 @@ fn icmpv6_error(from: Ipv6Addr, to: Ipv6Addr, original: &[u8], kind: IcmpError) 
     let mut out = Vec::with_capacity(builder.size(quote.len()));
     builder.write(&mut out, quote).ok()?;
     Some(out)
+}
+
+/// An ICMP/ICMPv6 echo request or reply, `None` when the families differ or it does not fit.
+pub(crate) fn echo(
+    src: IpAddr,
+    dst: IpAddr,
+    reply: bool,
+    id: u16,
+    seq: u16,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(48 + payload.len());
+    let written = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let b = PacketBuilder::ipv4(s.octets(), d.octets(), 64);
+            let b = if reply {
+                b.icmpv4_echo_reply(id, seq)
+            } else {
+                b.icmpv4_echo_request(id, seq)
+            };
+            b.write(&mut out, payload).is_ok()
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let b = PacketBuilder::ipv6(s.octets(), d.octets(), 64);
+            let b = if reply {
+                b.icmpv6_echo_reply(id, seq)
+            } else {
+                b.icmpv6_echo_request(id, seq)
+            };
+            b.write(&mut out, payload).is_ok()
+        }
+        _ => false,
+    };
+    written.then_some(out)
+}
+
+/// What an ICMP echo exchange needs from a packet (the node's own answers and the
+/// simulator's hosts).
+pub(crate) enum Parsed<'a> {
+    /// An echo request.
+    EchoRequest {
+        from: IpAddr,
+        id: u16,
+        seq: u16,
+        payload: &'a [u8],
+    },
+    EchoReply {
+        from: IpAddr,
+        id: u16,
+        seq: u16,
+        payload_len: usize,
+    },
+    Other,
+}
+
+pub(crate) fn parse(packet: &[u8]) -> Parsed<'_> {
+    let Ok(p) = SlicedPacket::from_ip(packet) else {
+        return Parsed::Other;
+    };
+    let from = match &p.net {
+        Some(NetSlice::Ipv4(ip)) => IpAddr::V4(ip.header().source_addr()),
+        Some(NetSlice::Ipv6(ip)) => IpAddr::V6(ip.header().source_addr()),
+        _ => return Parsed::Other,
+    };
+    match &p.transport {
+        Some(TransportSlice::Icmpv4(icmp)) => match icmp.icmp_type() {
+            Icmpv4Type::EchoRequest(h) => Parsed::EchoRequest {
+                from,
+                id: h.id,
+                seq: h.seq,
+                payload: icmp.payload(),
+            },
+            Icmpv4Type::EchoReply(h) => Parsed::EchoReply {
+                from,
+                id: h.id,
+                seq: h.seq,
+                payload_len: icmp.payload().len(),
+            },
+            _ => Parsed::Other,
+        },
+        Some(TransportSlice::Icmpv6(icmp)) => match icmp.icmp_type() {
+            Icmpv6Type::EchoRequest(h) => Parsed::EchoRequest {
+                from,
+                id: h.id,
+                seq: h.seq,
+                payload: icmp.payload(),
+            },
+            Icmpv6Type::EchoReply(h) => Parsed::EchoReply {
+                from,
+                id: h.id,
+                seq: h.seq,
+                payload_len: icmp.payload().len(),
+            },
+            _ => Parsed::Other,
+        },
+        _ => Parsed::Other,
+    }
 }
 
 #[cfg(test)]

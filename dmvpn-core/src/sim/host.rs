@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-
 use super::DeviceId;
 
 /// An ICMP echo reply a host received.
@@ -89,40 +87,6 @@ impl Host {
     }
 }
 
-/// An ICMP/ICMPv6 echo request or reply, `None` when the families differ or it does not fit.
-pub(crate) fn echo(
-    src: IpAddr,
-    dst: IpAddr,
-    reply: bool,
-    id: u16,
-    seq: u16,
-    payload: &[u8],
-) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(48 + payload.len());
-    let written = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let b = PacketBuilder::ipv4(s.octets(), d.octets(), 64);
-            let b = if reply {
-                b.icmpv4_echo_reply(id, seq)
-            } else {
-                b.icmpv4_echo_request(id, seq)
-            };
-            b.write(&mut out, payload).is_ok()
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let b = PacketBuilder::ipv6(s.octets(), d.octets(), 64);
-            let b = if reply {
-                b.icmpv6_echo_reply(id, seq)
-            } else {
-                b.icmpv6_echo_request(id, seq)
-            };
-            b.write(&mut out, payload).is_ok()
-        }
-        _ => false,
-    };
-    written.then_some(out)
-}
-
 /// The destination address of an IP packet.
 pub(crate) fn ip_destination(packet: &[u8]) -> Option<IpAddr> {
     match packet.first()? >> 4 {
@@ -138,63 +102,4 @@ pub(crate) fn ip_destination(packet: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// What a host makes of a packet.
-pub(crate) enum Parsed<'a> {
-    EchoRequest {
-        from: IpAddr,
-        id: u16,
-        seq: u16,
-        payload: &'a [u8],
-    },
-    EchoReply {
-        from: IpAddr,
-        id: u16,
-        seq: u16,
-        payload_len: usize,
-    },
-    Other,
-}
-
-pub(crate) fn parse(packet: &[u8]) -> Parsed<'_> {
-    let Ok(p) = SlicedPacket::from_ip(packet) else {
-        return Parsed::Other;
-    };
-    let from = match &p.net {
-        Some(NetSlice::Ipv4(ip)) => IpAddr::V4(ip.header().source_addr()),
-        Some(NetSlice::Ipv6(ip)) => IpAddr::V6(ip.header().source_addr()),
-        _ => return Parsed::Other,
-    };
-    match &p.transport {
-        Some(TransportSlice::Icmpv4(icmp)) => match icmp.icmp_type() {
-            Icmpv4Type::EchoRequest(h) => Parsed::EchoRequest {
-                from,
-                id: h.id,
-                seq: h.seq,
-                payload: icmp.payload(),
-            },
-            Icmpv4Type::EchoReply(h) => Parsed::EchoReply {
-                from,
-                id: h.id,
-                seq: h.seq,
-                payload_len: icmp.payload().len(),
-            },
-            _ => Parsed::Other,
-        },
-        Some(TransportSlice::Icmpv6(icmp)) => match icmp.icmp_type() {
-            Icmpv6Type::EchoRequest(h) => Parsed::EchoRequest {
-                from,
-                id: h.id,
-                seq: h.seq,
-                payload: icmp.payload(),
-            },
-            Icmpv6Type::EchoReply(h) => Parsed::EchoReply {
-                from,
-                id: h.id,
-                seq: h.seq,
-                payload_len: icmp.payload().len(),
-            },
-            _ => Parsed::Other,
-        },
-        _ => Parsed::Other,
-    }
-}
+pub(crate) use crate::overlay::{Parsed, echo, parse};
