@@ -115,11 +115,14 @@ fn phase3_shortcut_and_hub_restart() {
             has_shortcut(&lab, "s2", "100.65.11.0/24")
         },
     );
-    assert!(
-        lab.exec("s1", &["ip", "route", "show", "100.65.12.0/24"])
-            .contains("dmvpn0"),
-        "the shortcut is in s1's kernel routing table"
-    );
+    // Installed over rtnetlink: into the TUN device, protocol static, scope link.
+    let shortcut_route = lab.exec("s1", &["ip", "route", "show", "100.65.12.0/24"]);
+    for part in ["dev dmvpn0", "proto static", "scope link"] {
+        assert!(
+            shortcut_route.contains(part),
+            "the shortcut is in s1's kernel routing table with {part}: {shortcut_route:?}"
+        );
+    }
     // Once both shortcuts are up, the hub sees no more data of this flow.
     let before = hub_hairpinned(&lab);
     assert!(before > 0, "the first packets crossed the hub");
@@ -161,6 +164,18 @@ fn phase3_shortcut_and_hub_restart() {
     assert!(
         !lab.exec("s1", &["ip", "route"]).contains("100.65.0.0/16"),
         "route left behind"
+    );
+    // The device's removal would take its routes along anyway: the log tells that the daemon
+    // itself deleted them (RTM_DELROUTE acknowledged by the kernel).
+    let log = lab.log("s1");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("kernel route removed") && l.contains("100.65.0.0/16")),
+        "s1 did not remove its static route itself:\n{log}"
+    );
+    assert!(
+        !log.contains("removing kernel route"),
+        "a route removal failed:\n{log}"
     );
     assert!(!lab.sock("s1").exists(), "control socket left behind");
 }

@@ -65,7 +65,7 @@ pub(crate) fn run(cfg: DriverConfig) -> anyhow::Result<()> {
     let tun = Tun::create(&cfg.device, cfg.node.tunnel_address, cfg.node.mtu)?;
     info!(device = tun.name(), address = %cfg.node.tunnel_address, mtu = cfg.node.mtu, "TUN device up");
     let mut io = Io {
-        routes: KernelRoutes::new(tun.name()),
+        routes: KernelRoutes::new(tun.name(), tun.index()?)?,
         name: tun.name().to_string(),
         tun,
         gre: RawSocket::open(47, nbma)?,

@@ -1,19 +1,27 @@
 //! OS glue of the Linux driver: the TUN overlay device, raw IPv4 sockets for GRE (47) and
 //! ESP (50), the UDP 4500 socket, and kernel routes over the TUN device.
 //!
-//! No `unsafe` here: tun-rs, socket2 and std do the system calls. Routes are set with
-//! iproute2's `ip route` (the reference netlink client): there are only a handful per run
-//! (the configured networks at start, a shortcut now and then), so a netlink library and the
-//! async runtime it needs would add much code for nothing measurable.
+//! No `unsafe` here: tun-rs, socket2, netlink-sys and std do the system calls. Routes are
+//! rtnetlink requests built with netlink-packet-route (the message crate of the rust-netlink
+//! project, the one `rtnetlink` is built on) and sent on a blocking netlink-sys socket: there
+//! are only a handful per run, so `rtnetlink` itself and the tokio runtime it needs would add
+//! much for nothing.
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsRawFd, RawFd};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use ipnet::IpNet;
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkBuffer, NetlinkMessage,
+    NetlinkPayload,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tracing::{debug, warn};
 
@@ -73,6 +81,13 @@ impl Tun {
 
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The kernel's interface index of the device (the output interface of our routes).
+    pub(crate) fn index(&self) -> anyhow::Result<u32> {
+        self.dev
+            .if_index()
+            .with_context(|| format!("interface index of {}", self.name))
     }
 
     pub(crate) fn fd(&self) -> RawFd {
@@ -156,36 +171,58 @@ pub(crate) fn strip_ipv4(p: &[u8], protocol: u8) -> Option<(IpAddr, std::ops::Ra
 }
 
 /// Kernel routes over the TUN device, remembered so that exit removes exactly what we added.
+///
+/// Each change is one rtnetlink request (RTM_NEWROUTE / RTM_DELROUTE, RFC 3549 §3.1.1) on a
+/// NETLINK_ROUTE socket, answered by the kernel's ACK before the call returns.
 pub(crate) struct KernelRoutes {
     dev: String,
+    ifindex: u32,
+    sock: netlink_sys::Socket,
+    seq: u32,
     installed: BTreeSet<IpNet>,
 }
 
 impl KernelRoutes {
-    pub(crate) fn new(dev: &str) -> Self {
-        Self {
+    /// Opens the NETLINK_ROUTE socket for routes into device `dev` (interface index
+    /// `ifindex`).
+    pub(crate) fn new(dev: &str, ifindex: u32) -> anyhow::Result<Self> {
+        let mut sock = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)
+            .map_err(|e| explain(e, "opening a NETLINK_ROUTE socket"))?;
+        sock.bind_auto()
+            .context("binding the NETLINK_ROUTE socket")?;
+        sock.connect(&netlink_sys::SocketAddr::new(0, 0))
+            .context("connecting the NETLINK_ROUTE socket to the kernel")?;
+        // The kernel answers a route request while handling the send, so the ACK is already
+        // queued when we read it; the timeout only guards against a kernel that never answers.
+        socket2::SockRef::from(&sock)
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .context("NETLINK_ROUTE socket: receive timeout")?;
+        Ok(Self {
             dev: dev.to_string(),
+            ifindex,
+            sock,
+            seq: 0,
             installed: BTreeSet::new(),
-        }
+        })
     }
 
-    /// Routes `prefix` into the TUN device (replacing a route of ours for it).
+    /// Routes `prefix` into the TUN device (replacing a route for it in the main table).
     pub(crate) fn add(&mut self, prefix: IpNet) -> anyhow::Result<()> {
-        let p = prefix.trunc().to_string();
-        ip(&["route", "replace", &p, "dev", &self.dev, "proto", "static"])
+        let p = prefix.trunc();
+        self.request(RouteOp::Add, p)
             .with_context(|| format!("installing route {p} dev {}", self.dev))?;
-        self.installed.insert(prefix.trunc());
+        self.installed.insert(p);
         debug!(prefix = %p, dev = %self.dev, "kernel route installed");
         Ok(())
     }
 
     /// Removes our route for `prefix`, if we installed one.
     pub(crate) fn remove(&mut self, prefix: IpNet) {
-        if self.installed.remove(&prefix.trunc()) {
-            let p = prefix.trunc().to_string();
-            match ip(&["route", "del", &p, "dev", &self.dev]) {
+        let p = prefix.trunc();
+        if self.installed.remove(&p) {
+            match self.request(RouteOp::Delete, p) {
                 Ok(()) => debug!(prefix = %p, "kernel route removed"),
-                Err(e) => warn!(prefix = %p, "removing kernel route: {e:#}"),
+                Err(e) => warn!(prefix = %p, dev = %self.dev, "removing kernel route: {e:#}"),
             }
         }
     }
@@ -201,21 +238,102 @@ impl KernelRoutes {
             self.remove(p);
         }
     }
+
+    /// Sends one route request and waits for the kernel's answer to it.
+    fn request(&mut self, op: RouteOp, prefix: IpNet) -> anyhow::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let bytes = route_request(op, prefix, self.ifindex, seq);
+        self.sock
+            .send(&bytes, 0)
+            .context("sending the rtnetlink request")?;
+        loop {
+            let mut buf = Vec::with_capacity(8192);
+            self.sock
+                .recv(&mut buf, 0)
+                .context("reading the rtnetlink answer")?;
+            match ack_code(&buf, seq) {
+                Some(0) => return Ok(()),
+                Some(code) => {
+                    return Err(io::Error::from_raw_os_error(code.saturating_neg()).into());
+                }
+                // Something else (an answer to an older request that timed out): read on.
+                None => continue,
+            }
+        }
+    }
 }
 
-fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip (iproute2)")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+/// Which rtnetlink route request to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteOp {
+    /// RTM_NEWROUTE with NLM_F_CREATE | NLM_F_REPLACE (`ip route replace`).
+    Add,
+    /// RTM_DELROUTE (`ip route del`).
+    Delete,
+}
+
+/// Builds the rtnetlink message for `prefix` via interface `ifindex`: table main, protocol
+/// static, type unicast, scope link for IPv4 (a directly attached route, as iproute2 sets for
+/// `dev` without `via`) and universe for IPv6 (which has no route scopes), with the kernel's
+/// ACK requested. Returns the serialized bytes.
+fn route_request(op: RouteOp, prefix: IpNet, ifindex: u32, seq: u32) -> Vec<u8> {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = match prefix {
+        IpNet::V4(_) => AddressFamily::Inet,
+        IpNet::V6(_) => AddressFamily::Inet6,
+    };
+    msg.header.destination_prefix_length = prefix.prefix_len();
+    msg.header.table = RouteHeader::RT_TABLE_MAIN;
+    msg.header.protocol = RouteProtocol::Static;
+    msg.header.scope = match prefix {
+        IpNet::V4(_) => RouteScope::Link,
+        IpNet::V6(_) => RouteScope::Universe,
+    };
+    msg.header.kind = RouteType::Unicast;
+    msg.attributes
+        .push(RouteAttribute::Destination(RouteAddress::from(
+            prefix.trunc().addr(),
+        )));
+    msg.attributes.push(RouteAttribute::Oif(ifindex));
+    let (inner, flags) = match op {
+        RouteOp::Add => (
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        ),
+        RouteOp::Delete => (
+            RouteNetlinkMessage::DelRoute(msg),
+            NLM_F_REQUEST | NLM_F_ACK,
+        ),
+    };
+    let mut nl = NetlinkMessage::from(inner);
+    nl.header.flags = flags;
+    nl.header.sequence_number = seq;
+    nl.finalize();
+    let mut bytes = vec![0; nl.buffer_len()];
+    nl.serialize(&mut bytes);
+    bytes
+}
+
+/// Looks through one datagram from the NETLINK_ROUTE socket for the NLMSG_ERROR answering
+/// request `seq` and returns its code: 0 for an ACK, a negative errno for a refusal; `None`
+/// when the datagram holds no answer to that request (or does not parse).
+fn ack_code(mut datagram: &[u8], seq: u32) -> Option<i32> {
+    while !datagram.is_empty() {
+        let buf = NetlinkBuffer::new_checked(datagram).ok()?;
+        let len = usize::try_from(buf.length()).ok()?;
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&datagram[..len]).ok();
+        if let Some(m) = msg
+            && let NetlinkPayload::Error(e) = &m.payload
+            && m.header.sequence_number == seq
+        {
+            return Some(e.raw_code());
+        }
+        // Messages are padded to 4 bytes (NLMSG_ALIGN).
+        let next = len.checked_add(3)? & !3;
+        datagram = datagram.get(next..).unwrap_or(&[]);
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]
@@ -241,5 +359,123 @@ mod tests {
         p[0] = 0x65;
         assert!(strip_ipv4(&p, 47).is_none(), "not IPv4");
         assert!(strip_ipv4(&[], 47).is_none());
+    }
+
+    /// Parses a request built by `route_request` back and returns its header and route.
+    fn parse_back(bytes: &[u8]) -> (netlink_packet_core::NetlinkHeader, RouteNetlinkMessage) {
+        let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).unwrap();
+        assert_eq!(m.header.length as usize, bytes.len(), "length field");
+        match m.payload {
+            NetlinkPayload::InnerMessage(r) => (m.header, r),
+            other => panic!("not a route message: {other:?}"),
+        }
+    }
+
+    fn fields(r: &RouteMessage) -> (Option<RouteAddress>, Option<u32>) {
+        let mut dst = None;
+        let mut oif = None;
+        for a in &r.attributes {
+            match a {
+                RouteAttribute::Destination(d) => dst = Some(d.clone()),
+                RouteAttribute::Oif(i) => oif = Some(*i),
+                other => panic!("unexpected attribute {other:?}"),
+            }
+        }
+        (dst, oif)
+    }
+
+    #[test]
+    fn add_request_is_a_replacing_newroute_into_the_device() {
+        let prefix: IpNet = "100.65.12.7/24".parse().unwrap();
+        let bytes = route_request(RouteOp::Add, prefix, 7, 42);
+        let (h, r) = parse_back(&bytes);
+        assert_eq!(h.message_type, 24, "RTM_NEWROUTE");
+        assert_eq!(
+            h.flags,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
+        );
+        assert_eq!(h.sequence_number, 42);
+        let RouteNetlinkMessage::NewRoute(r) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(r.header.address_family, AddressFamily::Inet);
+        assert_eq!(r.header.destination_prefix_length, 24);
+        assert_eq!(r.header.source_prefix_length, 0);
+        assert_eq!(r.header.table, RouteHeader::RT_TABLE_MAIN);
+        assert_eq!(r.header.protocol, RouteProtocol::Static);
+        assert_eq!(r.header.scope, RouteScope::Link);
+        assert_eq!(r.header.kind, RouteType::Unicast);
+        // The host bits are cleared: the kernel refuses a prefix with them set.
+        assert_eq!(
+            fields(&r),
+            (
+                Some(RouteAddress::Inet(Ipv4Addr::new(100, 65, 12, 0))),
+                Some(7)
+            )
+        );
+    }
+
+    #[test]
+    fn delete_request_matches_what_add_installed() {
+        let prefix: IpNet = "2001:db8:1::/48".parse().unwrap();
+        let bytes = route_request(RouteOp::Delete, prefix, 3, 9);
+        let (h, r) = parse_back(&bytes);
+        assert_eq!(h.message_type, 25, "RTM_DELROUTE");
+        assert_eq!(h.flags, NLM_F_REQUEST | NLM_F_ACK, "no CREATE/REPLACE");
+        assert_eq!(h.sequence_number, 9);
+        let RouteNetlinkMessage::DelRoute(r) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(r.header.address_family, AddressFamily::Inet6);
+        assert_eq!(r.header.destination_prefix_length, 48);
+        assert_eq!(r.header.table, RouteHeader::RT_TABLE_MAIN);
+        assert_eq!(r.header.protocol, RouteProtocol::Static);
+        assert_eq!(r.header.scope, RouteScope::Universe);
+        assert_eq!(
+            fields(&r),
+            (
+                Some(RouteAddress::Inet6("2001:db8:1::".parse().unwrap())),
+                Some(3)
+            )
+        );
+    }
+
+    /// An NLMSG_ERROR answer as the kernel sends it: code, then the request's header.
+    fn answer(seq: u32, code: i32) -> Vec<u8> {
+        let mut e = netlink_packet_core::ErrorMessage::default();
+        e.code = std::num::NonZeroI32::new(code);
+        e.header = vec![0; 16];
+        let mut m = NetlinkMessage::<RouteNetlinkMessage>::new(
+            netlink_packet_core::NetlinkHeader::default(),
+            NetlinkPayload::Error(e),
+        );
+        m.header.sequence_number = seq;
+        m.finalize();
+        let mut b = vec![0; m.buffer_len()];
+        m.serialize(&mut b);
+        b
+    }
+
+    #[test]
+    fn ack_code_finds_the_answer_to_our_request() {
+        assert_eq!(ack_code(&answer(5, 0), 5), Some(0), "ACK");
+        assert_eq!(ack_code(&answer(5, -17), 5), Some(-17), "EEXIST");
+        assert_eq!(
+            ack_code(&answer(4, 0), 5),
+            None,
+            "an older request's answer"
+        );
+        // Two messages in one datagram: the second answers us.
+        let mut two = answer(4, -1);
+        two.extend(answer(5, -19));
+        assert_eq!(ack_code(&two, 5), Some(-19));
+        // Garbage and truncation are no answer, never a panic.
+        assert_eq!(ack_code(&[], 5), None);
+        assert_eq!(ack_code(&[0xff; 7], 5), None);
+        let a = answer(5, 0);
+        assert_eq!(ack_code(&a[..a.len() - 1], 5), None);
+        let mut huge = a.clone();
+        huge[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert_eq!(ack_code(&huge, 5), None);
     }
 }
