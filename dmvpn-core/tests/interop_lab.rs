@@ -5,7 +5,7 @@
 //! what a DMVPN operator relies on: LAN-to-LAN traffic between spokes, phase 3 shortcuts
 //! that take the hub out of the data path, shortcuts that survive a hub failure and
 //! re-registration after the hub restarts, ESP-only underlay traffic with IPsec required,
-//! and registration through a NAT.
+//! registration through a NAT, and all of it over an IPv6 underlay (2001:db8::/64).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -363,4 +363,85 @@ fn spoke_behind_nat_registers() {
         "h1 -> h3 via the hub through NAT\n{}",
         lab.logs()
     );
+}
+
+/// Hub 2001:db8::1 and spokes 2001:db8::1n on an IPv6-only bridge; the overlay stays IPv4.
+/// With `ipsec`, GRE is carried in ESP (raw IPv6 protocol 50 sockets), else in the clear
+/// (raw IPv6 protocol 47 sockets).
+fn ipv6_underlay(tag: &str, ipsec: bool) {
+    let mut lab = Lab::new(tag);
+    lab.ns("hub");
+    lab.on_internet6("hub", "2001:db8::1");
+    for i in 1..=2u8 {
+        let s = format!("s{i}");
+        lab.ns(&s);
+        lab.on_internet6(&s, &format!("2001:db8::1{i}"));
+        lab.lan(&s, &format!("h{i}"), &format!("100.65.1{i}"));
+    }
+    let (hub_extra, s1_extra, s2_extra) = if ipsec {
+        (
+            format!(
+                "[ipsec]\npolicy = \"required\"\n{}{}",
+                sa("2001:db8::11", 0x1101, 0x1001, KEY_A, KEY_A),
+                sa("2001:db8::12", 0x1102, 0x1002, KEY_B, KEY_B)
+            ),
+            format!(
+                "[ipsec]\npolicy = \"required\"\n{}{}",
+                sa("2001:db8::1", 0x1001, 0x1101, KEY_A, KEY_A),
+                sa("2001:db8::12", 0x1221, 0x1212, KEY_C, KEY_C)
+            ),
+            format!(
+                "[ipsec]\npolicy = \"required\"\n{}{}",
+                sa("2001:db8::1", 0x1002, 0x1102, KEY_B, KEY_B),
+                sa("2001:db8::11", 0x1212, 0x1221, KEY_C, KEY_C)
+            ),
+        )
+    } else {
+        Default::default()
+    };
+    let v6 = |c: String| c.replace("nbma = \"198.51.100.1\"", "nbma = \"2001:db8::1\"");
+    lab.start("hub", &v6(hub_config(&lab, &[1, 2], &hub_extra)));
+    lab.start("s1", &v6(spoke_config(&lab, 1, "2001:db8::11", &s1_extra)));
+    lab.start("s2", &v6(spoke_config(&lab, 2, "2001:db8::12", &s2_extra)));
+    lab.wait(
+        "2 spokes registered over IPv6",
+        Duration::from_secs(20),
+        || registered_spokes(&lab) == 2,
+    );
+    let nhrp = lab.show_json("hub", "dmvpn").to_string();
+    assert!(
+        nhrp.contains("2001:db8::11"),
+        "the hub records s1's IPv6 NBMA: {nhrp}"
+    );
+    assert!(
+        ping(&lab, "h1", "100.65.12.2", 3),
+        "h1 -> h2 over the IPv6 underlay\n{}",
+        lab.logs()
+    );
+    lab.wait("s1's shortcut over IPv6", Duration::from_secs(10), || {
+        let _ = ping(&lab, "h1", "100.65.12.2", 1);
+        let _ = ping(&lab, "h2", "100.65.11.2", 1);
+        has_shortcut(&lab, "s1", "100.65.12.0/24") && has_shortcut(&lab, "s2", "100.65.11.0/24")
+    });
+    let before = hub_hairpinned(&lab);
+    assert!(ping(&lab, "h1", "100.65.12.2", 5), "ping over the shortcut");
+    assert_eq!(hub_hairpinned(&lab), before, "data crossed the hub");
+    let s1 = lab.show_json("s1", "stats");
+    assert!(s1["stats"]["data_direct"].as_u64().unwrap() >= 5, "{s1}");
+}
+
+#[test]
+fn ipv6_underlay_gre() {
+    if !lab::enabled("interop_lab::ipv6_underlay_gre", TOOLS) {
+        return;
+    }
+    ipv6_underlay("6", false);
+}
+
+#[test]
+fn ipv6_underlay_esp() {
+    if !lab::enabled("interop_lab::ipv6_underlay_esp", TOOLS) {
+        return;
+    }
+    ipv6_underlay("6e", true);
 }

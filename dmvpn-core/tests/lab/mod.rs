@@ -160,6 +160,35 @@ impl Lab {
         self.addr(short, "up0", &format!("{addr}/24"));
     }
 
+    /// Puts router `short` on the internet bridge with IPv6 underlay address `addr/64`
+    /// (without duplicate address detection, so the daemon can bind it at once).
+    pub fn on_internet6(&self, short: &str, addr: &str) {
+        let port = format!("p-{short}");
+        self.veth(short, "up0", "inet", &port);
+        sh(&[
+            "ip",
+            "-n",
+            &self.name("inet"),
+            "link",
+            "set",
+            &port,
+            "master",
+            "br0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &self.name(short),
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            "up0",
+            "nodad",
+        ]);
+    }
+
     pub fn addr(&self, short: &str, dev: &str, cidr: &str) {
         sh(&[
             "ip",

@@ -160,12 +160,6 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<DriverConfig> {
     }
     c.ipsec = f.ipsec.policy;
     c.validate()?;
-    if !c.nbma.is_ipv4() {
-        bail!(ConfigError {
-            field: "nbma".into(),
-            problem: "dmvpnd supports an IPv4 underlay only (raw IPv4 sockets)".into()
-        });
-    }
     let device = f.device.name.unwrap_or_else(|| "dmvpn0".to_string());
     if device.is_empty() || device.len() > 15 || device.contains(['/', ' ']) {
         bail!(ConfigError {
@@ -179,6 +173,13 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<DriverConfig> {
         .unwrap_or_else(|| default_control_socket(&device));
     let mut sas = Vec::new();
     for (i, s) in f.ipsec.sa.iter().enumerate() {
+        // One underlay family per daemon: raw sockets and UDP 4500 of `nbma`'s family only.
+        if s.peer.is_ipv4() != c.nbma.is_ipv4() {
+            bail!(ConfigError {
+                field: format!("ipsec.sa[{i}].peer"),
+                problem: "must be of the same family as our nbma address".into()
+            });
+        }
         sas.push(manual_sa(i, s)?);
     }
     Ok(DriverConfig {
@@ -322,6 +323,15 @@ key_out = "101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f20212
         assert!(e.to_string().contains("tunnel_key"), "{e}");
         let e = parse(&SPOKE.replace("dmvpn1", "a/b")).unwrap_err();
         assert!(e.to_string().starts_with("device.name: "), "{e}");
+        // An IPv6 underlay: the NHS and SA peers must be IPv6 too.
+        let v6 = SPOKE.replace("nbma = \"192.0.2.11\"", "nbma = \"2001:db8::11\"");
+        let e = parse(&v6).unwrap_err();
+        assert!(e.to_string().starts_with("nhs[0].nbma: "), "{e}");
+        let v6 = v6.replace("nbma = \"192.0.2.1\"", "nbma = \"2001:db8::1\"");
+        let e = parse(&v6).unwrap_err();
+        assert!(e.to_string().starts_with("ipsec.sa[0].peer: "), "{e}");
+        let c = parse(&v6.replace("peer = \"192.0.2.1\"", "peer = \"2001:db8::1\"")).unwrap();
+        assert_eq!(c.node.nbma, "2001:db8::11".parse::<IpAddr>().unwrap());
     }
 
     #[test]

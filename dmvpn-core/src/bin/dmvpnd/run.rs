@@ -51,9 +51,7 @@ struct Io {
 /// Runs the daemon until SIGINT or SIGTERM; everything it installed is removed on return.
 pub(crate) fn run(cfg: DriverConfig) -> anyhow::Result<()> {
     require_root()?;
-    let IpAddr::V4(nbma) = cfg.node.nbma else {
-        bail!("nbma: dmvpnd supports an IPv4 underlay only");
-    };
+    let nbma = cfg.node.nbma;
     // Block the signals before anything else, so they queue on the signalfd.
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGINT);
@@ -83,9 +81,9 @@ pub(crate) fn run(cfg: DriverConfig) -> anyhow::Result<()> {
     r
 }
 
-fn open_udp(nbma: std::net::Ipv4Addr) -> anyhow::Result<UdpSocket> {
-    let udp = UdpSocket::bind(SocketAddr::from((nbma, NAT_T_PORT)))
-        .with_context(|| format!("binding UDP {nbma}:{NAT_T_PORT} (ESP-in-UDP)"))?;
+fn open_udp(nbma: IpAddr) -> anyhow::Result<UdpSocket> {
+    let at = SocketAddr::new(nbma, NAT_T_PORT);
+    let udp = UdpSocket::bind(at).with_context(|| format!("binding UDP {at} (ESP-in-UDP)"))?;
     udp.set_nonblocking(true)?;
     Ok(udp)
 }
@@ -194,7 +192,7 @@ fn event_loop(
                                 }
                                 flush(&mut node, io)?;
                             }
-                            Ok(None) => debug!("malformed IPv4 packet on a raw socket"),
+                            Ok(None) => debug!("malformed or foreign packet on a raw socket"),
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                             Err(e) => {

@@ -1,5 +1,5 @@
-//! OS glue of the Linux driver: the TUN overlay device, raw IPv4 sockets for GRE (47) and
-//! ESP (50), the UDP 4500 socket, and kernel routes over the TUN device.
+//! OS glue of the Linux driver: the TUN overlay device, raw IPv4 or IPv6 sockets for GRE (47)
+//! and ESP (50), the UDP 4500 socket, and kernel routes over the TUN device.
 //!
 //! No `unsafe` here: tun-rs, socket2, netlink-sys and std do the system calls. Routes are
 //! rtnetlink requests built with netlink-packet-route (the message crate of the rust-netlink
@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 
 use anyhow::{Context, bail};
@@ -104,25 +104,31 @@ impl Tun {
     }
 }
 
-/// A raw IPv4 socket of one IP protocol, bound to our NBMA address. The kernel builds the
-/// outer IPv4 header when sending (IP_HDRINCL off); received packets start with it.
+/// A raw IP socket of one IP protocol, bound to our NBMA address. The kernel builds the
+/// outer IP header when sending (IP_HDRINCL off). Received IPv4 packets start with their
+/// header; IPv6 raw sockets deliver only the payload, the source comes from `recvfrom`
+/// (RFC 3542 §3).
 pub(crate) struct RawSocket {
     sock: Socket,
     protocol: u8,
+    v6: bool,
 }
 
 impl RawSocket {
-    pub(crate) fn open(protocol: u8, local: Ipv4Addr) -> anyhow::Result<Self> {
+    pub(crate) fn open(protocol: u8, local: IpAddr) -> anyhow::Result<Self> {
         let what = format!("raw IP socket for protocol {protocol}");
-        let sock = Socket::new(
-            Domain::IPV4,
-            Type::RAW,
-            Some(Protocol::from(i32::from(protocol))),
-        )
-        .map_err(|e| explain(e, &what))?;
-        sock.set_header_included_v4(false)
-            .with_context(|| format!("{what}: IP_HDRINCL"))?;
-        sock.bind(&SockAddr::from(SocketAddrV4::new(local, 0)))
+        let domain = match local {
+            IpAddr::V4(_) => Domain::IPV4,
+            IpAddr::V6(_) => Domain::IPV6,
+        };
+        let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(protocol))))
+            .map_err(|e| explain(e, &what))?;
+        // IPv6 raw sockets never take or give the IPv6 header (RFC 3542 §3).
+        if local.is_ipv4() {
+            sock.set_header_included_v4(false)
+                .with_context(|| format!("{what}: IP_HDRINCL"))?;
+        }
+        sock.bind(&SockAddr::from(SocketAddr::new(local, 0)))
             .with_context(|| {
                 format!("{what}: binding to {local} (is it an address of this host?)")
             })?;
@@ -131,7 +137,11 @@ impl RawSocket {
         // Bursts of tunnel traffic must not be dropped by a small default buffer.
         let _ = sock.set_recv_buffer_size(4 << 20);
         let _ = sock.set_send_buffer_size(4 << 20);
-        Ok(Self { sock, protocol })
+        Ok(Self {
+            sock,
+            protocol,
+            v6: local.is_ipv6(),
+        })
     }
 
     pub(crate) fn fd(&self) -> RawFd {
@@ -139,11 +149,19 @@ impl RawSocket {
     }
 
     /// Receives one packet into `buf` and returns the outer source and the range of the
-    /// payload after the IPv4 header; `Ok(None)` for a malformed or foreign packet.
+    /// payload (after the IPv4 header); `Ok(None)` for a malformed or foreign packet.
     pub(crate) fn recv(
         &self,
         buf: &mut [u8],
     ) -> io::Result<Option<(IpAddr, std::ops::Range<usize>)>> {
+        if self.v6 {
+            let (n, from) = nix::sys::socket::recvfrom::<nix::sys::socket::SockaddrIn6>(
+                self.sock.as_raw_fd(),
+                buf,
+            )
+            .map_err(io::Error::from)?;
+            return Ok(from.map(|a| (IpAddr::V6(a.ip()), 0..n.min(buf.len()))));
+        }
         let n = (&self.sock).read(buf)?;
         Ok(strip_ipv4(&buf[..n], self.protocol))
     }
