@@ -9,6 +9,8 @@ use ipnet::IpNet;
 use crate::event::ResolutionError;
 use crate::timer::Timer;
 
+crate::timer::has_timer!(CacheEntry, Pending);
+
 /// Longest-prefix-match index from prefixes to ids: a `BTreeMap` plus a bit per prefix length
 /// in use, so a lookup probes only the lengths present.
 #[derive(Debug)]

@@ -18,6 +18,8 @@ use crate::ratelimit;
 use crate::timer::{Kind, NEVER, Timer, TimerQueue, ceil_ms};
 use crate::wire::CieCode;
 
+crate::timer::has_timer!(NhsSlot);
+
 /// Per-NHS registration state.
 #[derive(Clone, Debug)]
 pub(crate) struct NhsSlot {

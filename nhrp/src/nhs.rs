@@ -17,6 +17,8 @@ use crate::ratelimit;
 use crate::timer::{Kind, Timer, TimerQueue};
 use crate::wire::CieCode;
 
+crate::timer::has_timer!(Registration);
+
 /// One registered protocol address.
 #[derive(Clone, Debug)]
 pub(crate) struct Registration {

@@ -19,7 +19,7 @@ use crate::msg::{Cie, Message, Op, error_code, host_len};
 use crate::nhc::NhsSlot;
 use crate::nhs::Registration;
 use crate::ratelimit::RateLimiter;
-use crate::timer::{Clock, Key, Kind, TimerQueue, ceil_ms};
+use crate::timer::{Clock, HasTimer, Key, Kind, TimerQueue, ceil_ms};
 
 /// Most NHSs one node registers with.
 pub(crate) const MAX_NHS: usize = 16;
@@ -251,6 +251,25 @@ pub struct CacheInfo {
     pub used: bool,
 }
 
+/// The timer of entry `key` popped at `at`: true when its owner must act now (stale heap
+/// entries and removed owners say false).
+fn popped<T: HasTimer>(
+    timers: &mut TimerQueue,
+    arena: &mut Arena<T>,
+    key: Key,
+    at: u64,
+    now: u64,
+) -> bool {
+    arena
+        .get_mut(key.id())
+        .is_some_and(|e| timers.on_pop(e.timer_mut(), key, at, now))
+}
+
+/// When the heap entry of `id`'s timer was queued, if the entry still exists.
+fn queued_at<T: HasTimer>(arena: &Arena<T>, id: EntryId) -> Option<u64> {
+    arena.get(id).map(|e| e.timer().queued)
+}
+
 /// NHRP engine for one mGRE interface (RFC 2332 with Cisco DMVPN behaviour).
 ///
 /// See the crate docs for the run loop. Construct with [`Node::new`].
@@ -454,44 +473,22 @@ impl Node {
         let t = self.clock.tick(now);
         while let Some((at, key)) = self.timers.pop_due(t) {
             let id = key.id();
-            match key.kind() {
-                Some(Kind::Nhs) => {
-                    let fire = match self.nhs.get_mut(id) {
-                        Some(s) => self.timers.on_pop(&mut s.timer, key, at, t),
-                        None => false,
-                    };
-                    if fire {
-                        self.nhc_on_nhs_timer(now, id);
-                    }
-                }
-                Some(Kind::Registration) => {
-                    let fire = match self.regs.get_mut(id) {
-                        Some(r) => self.timers.on_pop(&mut r.timer, key, at, t),
-                        None => false,
-                    };
-                    if fire {
-                        self.nhs_on_registration_timer(now, id);
-                    }
-                }
-                Some(Kind::Cache) => {
-                    let fire = match self.cache.get_mut(id) {
-                        Some(c) => self.timers.on_pop(&mut c.timer, key, at, t),
-                        None => false,
-                    };
-                    if fire {
-                        self.nhc_on_cache_timer(now, id);
-                    }
-                }
-                Some(Kind::Pending) => {
-                    let fire = match self.pending.get_mut(id) {
-                        Some(p) => self.timers.on_pop(&mut p.timer, key, at, t),
-                        None => false,
-                    };
-                    if fire {
-                        self.nhc_on_pending_timer(now, id);
-                    }
-                }
-                None => {}
+            let Some(kind) = key.kind() else { continue };
+            let timers = &mut self.timers;
+            let fire = match kind {
+                Kind::Nhs => popped(timers, &mut self.nhs, key, at, t),
+                Kind::Registration => popped(timers, &mut self.regs, key, at, t),
+                Kind::Cache => popped(timers, &mut self.cache, key, at, t),
+                Kind::Pending => popped(timers, &mut self.pending, key, at, t),
+            };
+            if !fire {
+                continue;
+            }
+            match kind {
+                Kind::Nhs => self.nhc_on_nhs_timer(now, id),
+                Kind::Registration => self.nhs_on_registration_timer(now, id),
+                Kind::Cache => self.nhc_on_cache_timer(now, id),
+                Kind::Pending => self.nhc_on_pending_timer(now, id),
             }
         }
         self.compact_timers();
@@ -673,10 +670,10 @@ impl Node {
         self.timers.retain(|at, key| {
             let id = key.id();
             let queued = match key.kind() {
-                Some(Kind::Nhs) => nhs.get(id).map(|s| s.timer.queued),
-                Some(Kind::Registration) => regs.get(id).map(|r| r.timer.queued),
-                Some(Kind::Cache) => cache.get(id).map(|c| c.timer.queued),
-                Some(Kind::Pending) => pending.get(id).map(|p| p.timer.queued),
+                Some(Kind::Nhs) => queued_at(nhs, id),
+                Some(Kind::Registration) => queued_at(regs, id),
+                Some(Kind::Cache) => queued_at(cache, id),
+                Some(Kind::Pending) => queued_at(pending, id),
                 None => None,
             };
             queued == Some(at)

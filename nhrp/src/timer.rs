@@ -67,6 +67,30 @@ pub(crate) enum Kind {
     Pending = 4,
 }
 
+/// An arena entry that owns one [`Timer`] (NHS slot, registration, cache entry, pending
+/// request), so timer dispatch and compaction treat the four kinds alike.
+pub(crate) trait HasTimer {
+    /// The entry's timer.
+    fn timer(&self) -> &Timer;
+    /// The entry's timer, mutably.
+    fn timer_mut(&mut self) -> &mut Timer;
+}
+
+/// Implements [`HasTimer`] for entry types with a `timer: Timer` field.
+macro_rules! has_timer {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::timer::HasTimer for $t {
+            fn timer(&self) -> &$crate::timer::Timer {
+                &self.timer
+            }
+            fn timer_mut(&mut self) -> &mut $crate::timer::Timer {
+                &mut self.timer
+            }
+        }
+    )*};
+}
+pub(crate) use has_timer;
+
 /// A timer key: kind, generation and index packed in 64 bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Key(u64);
