@@ -380,21 +380,7 @@ impl Node {
         if self.cfg.unique {
             m.flags |= flags::U_REG;
         }
-        if self.cfg.nat_extension {
-            m.flags |= flags::CISCO_NAT;
-        }
-        m.cies.push(Cie {
-            code: 0,
-            prefix_len: host_len(self.cfg.protocol_address),
-            mtu: self.cfg.mtu,
-            holding_time: self.cfg.holding_secs(),
-            preference: 255,
-            client_nbma: None,
-            client_proto: None,
-        });
-        m.ext.responder = Some(None);
-        m.ext.forward_transit = Some(Vec::new());
-        m.ext.reverse_transit = Some(Vec::new());
+        self.request_body(&mut m, host_len(self.cfg.protocol_address));
         if self.cfg.nat_extension {
             m.ext.nat = Some(vec![Cie {
                 code: 0,
@@ -407,6 +393,28 @@ impl Node {
             }]);
         }
         m
+    }
+
+    /// What Cisco puts in every request it originates (registration and resolution): the
+    /// Cisco NAT flag when enabled, one CIE for `prefix_len` with our MTU and holding time but
+    /// empty client addresses, and empty Responder Address / Forward / Reverse Transit NHS
+    /// Record extensions for the responder and the NHSs on the path to fill.
+    fn request_body(&self, m: &mut Message, prefix_len: u8) {
+        if self.cfg.nat_extension {
+            m.flags |= flags::CISCO_NAT;
+        }
+        m.cies.push(Cie {
+            code: 0,
+            prefix_len,
+            mtu: self.cfg.mtu,
+            holding_time: self.cfg.holding_secs(),
+            preference: 255,
+            client_nbma: None,
+            client_proto: None,
+        });
+        m.ext.responder = Some(None);
+        m.ext.forward_transit = Some(Vec::new());
+        m.ext.reverse_transit = Some(Vec::new());
     }
 
     /// Retransmission / refresh timer of one NHS.
@@ -607,21 +615,7 @@ impl Node {
         );
         m.request_id = request_id;
         m.flags = flags::Q | flags::A | flags::S;
-        if self.cfg.nat_extension {
-            m.flags |= flags::CISCO_NAT;
-        }
-        m.cies.push(Cie {
-            code: 0,
-            prefix_len: host_len(target),
-            mtu: self.cfg.mtu,
-            holding_time: self.cfg.holding_secs(),
-            preference: 255,
-            client_nbma: None,
-            client_proto: None,
-        });
-        m.ext.responder = Some(None);
-        m.ext.forward_transit = Some(Vec::new());
-        m.ext.reverse_transit = Some(Vec::new());
+        self.request_body(&mut m, host_len(target));
         if self.cfg.nat_extension {
             m.ext.nat = Some(
                 self.public_nbma()
