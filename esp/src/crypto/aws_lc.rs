@@ -250,8 +250,17 @@ struct AwsCbcKey {
     dec: cipher::DecryptingKey,
 }
 
-fn iv16(iv: &[u8]) -> Result<[u8; 16], CryptoError> {
+/// Checks the arguments of one CBC operation (a 16-byte IV, whole blocks of data) and
+/// returns the IV as an array.
+fn cbc_args(iv: &[u8], data: &[u8]) -> Result<[u8; 16], CryptoError> {
     check_len("iv", 16, iv.len())?;
+    if !data.len().is_multiple_of(16) {
+        return Err(CryptoError::BadLength {
+            what: "data",
+            expected: data.len().next_multiple_of(16),
+            got: data.len(),
+        });
+    }
     let mut a = [0u8; 16];
     a.copy_from_slice(iv);
     Ok(a)
@@ -259,14 +268,7 @@ fn iv16(iv: &[u8]) -> Result<[u8; 16], CryptoError> {
 
 impl CipherKey for AwsCbcKey {
     fn encrypt_in_place(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
-        let iv = iv16(iv)?;
-        if !data.len().is_multiple_of(16) {
-            return Err(CryptoError::BadLength {
-                what: "data",
-                expected: data.len().next_multiple_of(16),
-                got: data.len(),
-            });
-        }
+        let iv = cbc_args(iv, data)?;
         let ctx = cipher::EncryptionContext::Iv128(iv.into());
         self.enc
             .less_safe_encrypt(data, ctx)
@@ -275,14 +277,7 @@ impl CipherKey for AwsCbcKey {
     }
 
     fn decrypt_in_place(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
-        let iv = iv16(iv)?;
-        if !data.len().is_multiple_of(16) {
-            return Err(CryptoError::BadLength {
-                what: "data",
-                expected: data.len().next_multiple_of(16),
-                got: data.len(),
-            });
-        }
+        let iv = cbc_args(iv, data)?;
         let ctx = cipher::DecryptionContext::Iv128(iv.into());
         self.dec
             .decrypt(data, ctx)
