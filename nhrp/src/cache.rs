@@ -89,29 +89,35 @@ impl<V: Copy> PrefixMap<V> {
         self.map.get(&p.trunc()).copied()
     }
 
-    /// The value of the longest prefix containing `a`.
+    /// The value of the longest prefix containing `a`. Only the prefix lengths present in the
+    /// map are tried, longest first (one map probe per length in use, not per possible length).
     pub(crate) fn lookup(&self, a: IpAddr) -> Option<(IpNet, V)> {
-        let (max, v4) = if a.is_ipv4() {
-            (32u8, true)
-        } else {
-            (128u8, false)
+        let probe = |len: u8| -> Option<(IpNet, V)> {
+            let p = IpNet::new(a, len).ok()?.trunc();
+            self.map.get(&p).map(|v| (p, *v))
         };
-        for len in (0..=max).rev() {
-            let present = if v4 {
-                self.lens_v4 & (1u64 << len) != 0
-            } else if len == 128 {
-                self.counts.contains_key(&(false, 128))
-            } else {
-                self.lens_v6 & (1u128 << len) != 0
-            };
-            if !present {
-                continue;
-            }
-            if let Ok(p) = IpNet::new(a, len) {
-                let p = p.trunc();
-                if let Some(v) = self.map.get(&p) {
-                    return Some((p, *v));
+        if a.is_ipv4() {
+            let mut lens = self.lens_v4;
+            while lens != 0 {
+                let len = 63 - lens.leading_zeros();
+                if let Some(hit) = probe(len as u8) {
+                    return Some(hit);
                 }
+                lens &= !(1u64 << len);
+            }
+        } else {
+            if self.counts.contains_key(&(false, 128))
+                && let Some(hit) = probe(128)
+            {
+                return Some(hit);
+            }
+            let mut lens = self.lens_v6;
+            while lens != 0 {
+                let len = 127 - lens.leading_zeros();
+                if let Some(hit) = probe(len as u8) {
+                    return Some(hit);
+                }
+                lens &= !(1u128 << len);
             }
         }
         None
@@ -200,5 +206,59 @@ mod tests {
         assert_eq!(m.lookup("10.1.2.3".parse().unwrap()).map(|x| x.1), Some(8));
         assert_eq!(m.lookup("11.0.0.1".parse().unwrap()), None);
         assert_eq!(m.overlapping(&"10.1.0.0/16".parse().unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn lookup_matches_a_linear_scan() {
+        // Deterministic pseudo-random prefixes of every length class, both families.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut m: PrefixMap<u32> = PrefixMap::default();
+        let mut all = Vec::new();
+        for i in 0..400u32 {
+            let r = next();
+            let p: IpNet = if i % 2 == 0 {
+                let a = std::net::Ipv4Addr::from((r as u32) & 0x0a0f_ffff | 0x0a00_0000);
+                IpNet::new(IpAddr::V4(a), (r >> 40) as u8 % 33)
+                    .unwrap()
+                    .trunc()
+            } else {
+                let hi = u128::from(r) << 64 | 0x2001_0db8;
+                let a = std::net::Ipv6Addr::from(
+                    hi.rotate_left(96) & !0xffff_0000_0000_0000_0000_0000_0000_0000
+                        | 0x2001_0000_0000_0000_0000_0000_0000_0000,
+                );
+                IpNet::new(IpAddr::V6(a), (r >> 40) as u8 % 129)
+                    .unwrap()
+                    .trunc()
+            };
+            m.insert(p, i);
+            all.push((p, i));
+        }
+        for _ in 0..2000 {
+            let r = next();
+            let a = if r % 2 == 0 {
+                IpAddr::V4(std::net::Ipv4Addr::from(
+                    (r >> 8) as u32 & 0x0a0f_ffff | 0x0a00_0000,
+                ))
+            } else {
+                let hi = u128::from(r) << 64 | u128::from(next());
+                IpAddr::V6(std::net::Ipv6Addr::from(
+                    hi & !0xffff_0000_0000_0000_0000_0000_0000_0000
+                        | 0x2001_0000_0000_0000_0000_0000_0000_0000,
+                ))
+            };
+            let want = all
+                .iter()
+                .filter(|(p, _)| p.contains(&a))
+                .max_by_key(|(p, _)| p.prefix_len())
+                .map(|(p, _)| (*p, m.get(p).unwrap()));
+            assert_eq!(m.lookup(a), want, "{a}");
+        }
     }
 }
