@@ -1,4 +1,5 @@
-//! Fixed-size, allocation-free rate limiters (Cisco `ip nhrp max-send`-style damping).
+//! Fixed-size rate limiters (Cisco `ip nhrp max-send`-style damping); each allocates its table
+//! once, on first use, so a role that never uses one (a spoke's redirect limiter) costs nothing.
 //!
 //! A table of `slots` entries indexed by a hash of the key; each remembers the last key and
 //! when it was let through. A key colliding with another in the same slot may be let through
@@ -17,26 +18,32 @@ struct Slot {
 /// One limiter: at most one pass per key per `interval` ticks.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
+    /// Empty until the first `allow`, then `capacity` slots.
     slots: Vec<Slot>,
+    capacity: usize,
     interval: u64,
 }
 
 impl RateLimiter {
     pub(crate) fn new(slots: usize, interval_ticks: u64) -> Self {
         Self {
-            slots: vec![
-                Slot {
-                    key: 0,
-                    last: NEVER
-                };
-                slots.max(1)
-            ],
+            slots: Vec::new(),
+            capacity: slots.max(1),
             interval: interval_ticks,
         }
     }
 
     /// Returns true (and records `now`) if `key` may pass at tick `now`.
     pub(crate) fn allow(&mut self, key: u64, now: u64) -> bool {
+        if self.slots.is_empty() {
+            self.slots = vec![
+                Slot {
+                    key: 0,
+                    last: NEVER
+                };
+                self.capacity
+            ];
+        }
         let i = (key % self.slots.len() as u64) as usize;
         let s = &mut self.slots[i];
         if s.last != NEVER && s.key == key && now < s.last.saturating_add(self.interval) {
