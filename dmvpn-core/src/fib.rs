@@ -140,12 +140,29 @@ impl Candidates {
     }
 }
 
+/// Slots of the lookup cache in front of the tries (direct-mapped by destination address).
+const CACHE_SLOTS: usize = 256;
+
+/// One remembered lookup, valid while the table's generation is unchanged.
+#[derive(Clone, Copy, Debug)]
+struct Cached {
+    dst: IpAddr,
+    generation: u64,
+    lookup: Option<Lookup>,
+}
+
 /// The overlay forwarding table of one DMVPN interface (IPv4 and IPv6).
+///
+/// [`Fib::lookup_cached`] puts a small direct-mapped cache of recent destinations in front of
+/// the longest-prefix match (the forwarding path's per-packet lookup); any route change
+/// invalidates it at once (a generation counter), and its size is fixed whatever the traffic.
 #[derive(Clone, Default)]
 pub struct Fib {
     v4: PrefixMap<Ipv4Net, Candidates>,
     v6: PrefixMap<Ipv6Net, Candidates>,
     routes: usize,
+    generation: u64,
+    cache: Vec<Option<Cached>>,
 }
 
 impl core::fmt::Debug for Fib {
@@ -169,6 +186,9 @@ impl Fib {
         };
         if changed.1 {
             self.routes += 1;
+        }
+        if changed.0 {
+            self.generation += 1;
         }
         changed.0
     }
@@ -202,6 +222,7 @@ impl Fib {
         };
         if removed {
             self.routes -= 1;
+            self.generation += 1;
         }
         removed
     }
@@ -233,6 +254,37 @@ impl Fib {
                 c.select(IpNet::V6(p))
             }
         }
+    }
+
+    /// [`Fib::lookup`] through the cache of recent destinations: the same answer, cheaper
+    /// for the destinations a packet stream repeats.
+    pub fn lookup_cached(&mut self, dst: IpAddr) -> Option<Lookup> {
+        if self.cache.is_empty() {
+            self.cache = vec![None; CACHE_SLOTS];
+        }
+        let h = match dst {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                (v as u64) ^ ((v >> 64) as u64)
+            }
+        };
+        let slot = (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % CACHE_SLOTS;
+        if let Some(Some(c)) = self.cache.get(slot)
+            && c.dst == dst
+            && c.generation == self.generation
+        {
+            return c.lookup;
+        }
+        let lookup = self.lookup(dst);
+        if let Some(entry) = self.cache.get_mut(slot) {
+            *entry = Some(Cached {
+                dst,
+                generation: self.generation,
+                lookup,
+            });
+        }
+        lookup
     }
 
     /// The route `source` installed for exactly `prefix`, if any.
@@ -375,5 +427,40 @@ mod tests {
         assert!(fib.remove(net("2001:db8:1::/48"), RouteSource::Static));
         assert!(fib.is_empty());
         assert_eq!(fib.lookup(ip("2001:db8:1:2::5")), None);
+    }
+
+    #[test]
+    fn cached_lookups_follow_every_change() {
+        let mut fib = Fib::new();
+        let d = ip("192.168.2.7");
+        assert_eq!(fib.lookup_cached(d), None);
+        fib.insert(
+            net("192.168.0.0/16"),
+            RouteSource::Static,
+            NextHop::Tunnel(ip("10.0.0.1")),
+        );
+        assert_eq!(
+            fib.lookup_cached(d).unwrap().next_hop,
+            NextHop::Tunnel(ip("10.0.0.1"))
+        );
+        fib.insert(
+            net("192.168.2.0/24"),
+            RouteSource::Nhrp,
+            NextHop::Nbma(ip("198.51.100.12")),
+        );
+        assert_eq!(
+            fib.lookup_cached(d).unwrap().next_hop,
+            NextHop::Nbma(ip("198.51.100.12"))
+        );
+        assert!(fib.remove(net("192.168.2.0/24"), RouteSource::Nhrp));
+        assert_eq!(
+            fib.lookup_cached(d).unwrap().next_hop,
+            NextHop::Tunnel(ip("10.0.0.1"))
+        );
+        // Many destinations sharing slots: always the uncached answer.
+        for i in 0..2000u32 {
+            let a = IpAddr::from((0xc0a8_0000u32 + i * 37).to_be_bytes());
+            assert_eq!(fib.lookup_cached(a), fib.lookup(a));
+        }
     }
 }

@@ -667,7 +667,7 @@ impl Node {
                 _ => self.local(now, packet),
             };
         }
-        let Some(route) = self.fib.lookup(h.dst) else {
+        let Some(route) = self.fib.lookup_cached(h.dst) else {
             self.icmp(now, &h, packet, IcmpError::Unreachable);
             return Err(DropReason::NoRoute(h.dst));
         };
