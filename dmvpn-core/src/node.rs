@@ -30,6 +30,11 @@ const POOL_MAX: usize = 256;
 const SA_WAIT_PER_PEER: usize = 16;
 const SA_WAIT_PEERS: usize = 64;
 const SA_WAIT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3);
+/// Shortcut use is reported to NHRP at most once per this interval per prefix (NHRP only
+/// needs "used since the last refresh", and refreshes start minutes before expiry), through a
+/// direct-mapped table of this many slots.
+const USED_MARK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+const USED_MARK_SLOTS: usize = 64;
 /// Most queued transmits and events.
 const OUTBOX_MAX: usize = 65_536;
 const EVENTS_MAX: usize = 65_536;
@@ -120,6 +125,8 @@ pub struct Node {
     sa_owner: BTreeMap<SaId, IpAddr>,
     /// Packets (data and NHRP) held until an SA to their peer is installed (bounded).
     sa_wait: BTreeMap<IpAddr, VecDeque<Waiting>>,
+    /// When each shortcut prefix's use was last reported to NHRP.
+    used_marks: [Option<(IpNet, Instant)>; USED_MARK_SLOTS],
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
     pool: Vec<Vec<u8>>,
@@ -199,6 +206,7 @@ impl Node {
             peers: BTreeMap::new(),
             sa_owner: BTreeMap::new(),
             sa_wait: BTreeMap::new(),
+            used_marks: [None; USED_MARK_SLOTS],
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             pool: Vec::new(),
@@ -735,7 +743,7 @@ impl Node {
     ) -> Result<(IpAddr, Path), DropReason> {
         let nh = match route.next_hop {
             NextHop::Nbma(nbma) => {
-                self.nhrp.mark_used(now, dst);
+                self.note_shortcut_used(now, route.prefix, dst);
                 return Ok((nbma, Path::Direct));
             }
             NextHop::Tunnel(nh) => nh,
@@ -771,6 +779,30 @@ impl Node {
             return Ok((hub, Path::ViaHub));
         }
         Err(DropReason::NoRoute(dst))
+    }
+
+    /// Tells NHRP that the shortcut for `prefix` carried traffic (so it is refreshed before it
+    /// expires), at most once per [`USED_MARK_INTERVAL`] per prefix: the per-packet path then
+    /// costs a table probe instead of an NHRP cache lookup.
+    fn note_shortcut_used(&mut self, now: Instant, prefix: IpNet, dst: IpAddr) {
+        let h = match prefix.addr() {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                (v as u64) ^ ((v >> 64) as u64)
+            }
+        } ^ u64::from(prefix.prefix_len());
+        let slot = (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % USED_MARK_SLOTS;
+        if let Some(Some((p, at))) = self.used_marks.get(slot)
+            && *p == prefix
+            && now.saturating_duration_since(*at) < USED_MARK_INTERVAL
+        {
+            return;
+        }
+        self.nhrp.mark_used(now, dst);
+        if let Some(m) = self.used_marks.get_mut(slot) {
+            *m = Some((prefix, now));
+        }
     }
 
     /// The NBMA address of the best NHS that is up.

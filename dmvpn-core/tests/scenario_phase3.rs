@@ -70,3 +70,40 @@ fn t_all_registered(
     spokes.iter().all(|d| s.device(*d).is_registered())
         && s.device(hub).nhrp().registrations().count() == spokes.len()
 }
+
+#[test]
+fn a_shortcut_in_use_is_refreshed_and_an_idle_one_expires() {
+    let mut t = Topology::with(17, Phase::Three, 3, Link::new().latency(ms(10)), |_, c| {
+        c.holding_time = secs(60);
+    });
+    t.wait_registered(secs(5));
+    let s1 = t.spokes[0];
+    assert_eq!(t.ping(1, 2, 1), Some(ms(40)));
+    assert_eq!(t.ping(1, 3, 1), Some(ms(40)));
+    assert!(t.wait_direct(1, 2, spoke_nbma(2), secs(5)));
+    assert!(t.wait_direct(1, 3, spoke_nbma(3), secs(5)));
+    // Spoke 2 keeps talking for three holding times; spoke 3 falls silent.
+    for seq in 2..40 {
+        t.sim.run_for(secs(5)).unwrap();
+        assert_eq!(
+            t.ping(1, 2, seq),
+            Some(ms(20)),
+            "still direct after {seq} rounds"
+        );
+    }
+    let lan2 = spoke_lan(2);
+    let lan3 = spoke_lan(3);
+    assert!(!t.saw(
+        s1,
+        |e| matches!(e, Event::ShortcutDown { prefix, .. } if *prefix == lan2)
+    ));
+    assert!(t.saw(
+        s1,
+        |e| matches!(e, Event::ShortcutDown { prefix, .. } if *prefix == lan3)
+    ));
+    assert_ne!(
+        t.sim.device(s1).route_to(spoke_host(3)).map(|r| r.next_hop),
+        Some(NextHop::Nbma(spoke_nbma(3))),
+        "the idle shortcut's route is gone"
+    );
+}
