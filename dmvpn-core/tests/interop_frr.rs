@@ -68,15 +68,7 @@ impl Guard {
         let cfg = self.dir.join(format!("{name}.toml"));
         std::fs::write(&cfg, config).unwrap();
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, DMVPND, "run"])
-            .arg(&cfg)
-            .env("RUST_LOG", "info,dmvpnd=debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = lab::spawn_dmvpnd(ns, &cfg, log);
         self.daemons.push((name.to_string(), child));
         let sock = self.sock(name);
         self.wait(&format!("{name}'s control socket"), 10, || {

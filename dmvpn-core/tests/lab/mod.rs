@@ -143,8 +143,8 @@ impl Lab {
         sh(&["ip", "-n", &nb, "link", "set", b_if, "up"]);
     }
 
-    /// Puts router `short` on the internet bridge with underlay address `addr/24`.
-    pub fn on_internet(&self, short: &str, addr: &str) {
+    /// Connects router `short` (its interface `up0`) to the internet bridge.
+    fn attach_to_internet(&self, short: &str) {
         let port = format!("p-{short}");
         self.veth(short, "up0", "inet", &port);
         sh(&[
@@ -157,24 +157,18 @@ impl Lab {
             "master",
             "br0",
         ]);
+    }
+
+    /// Puts router `short` on the internet bridge with underlay address `addr/24`.
+    pub fn on_internet(&self, short: &str, addr: &str) {
+        self.attach_to_internet(short);
         self.addr(short, "up0", &format!("{addr}/24"));
     }
 
     /// Puts router `short` on the internet bridge with IPv6 underlay address `addr/64`
     /// (without duplicate address detection, so the daemon can bind it at once).
     pub fn on_internet6(&self, short: &str, addr: &str) {
-        let port = format!("p-{short}");
-        self.veth(short, "up0", "inet", &port);
-        sh(&[
-            "ip",
-            "-n",
-            &self.name("inet"),
-            "link",
-            "set",
-            &port,
-            "master",
-            "br0",
-        ]);
+        self.attach_to_internet(short);
         sh(&[
             "ip",
             "-n",
@@ -255,15 +249,7 @@ impl Lab {
             .append(true)
             .open(self.dir.join(format!("{short}.log")))
             .unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.name(short), DMVPND, "run"])
-            .arg(&cfg)
-            .env("RUST_LOG", "info,dmvpnd=debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn_dmvpnd(&self.name(short), &cfg, log);
         self.daemons.push((short.to_string(), child));
         // Ready when its control socket answers.
         let sock = self.sock(short);
@@ -416,6 +402,19 @@ impl Drop for Lab {
             eprintln!("lab files kept in {}", self.dir.display());
         }
     }
+}
+
+/// Starts `dmvpnd run CONFIG` in network namespace `ns`, logging (debug) to `log`.
+pub fn spawn_dmvpnd(ns: &str, config: &Path, log: std::fs::File) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns, DMVPND, "run"])
+        .arg(config)
+        .env("RUST_LOG", "info,dmvpnd=debug")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 /// Config of the lab's hub (tunnel 100.64.0.1, NBMA 198.51.100.1) routing to `spokes`
