@@ -16,15 +16,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{NhrpFrame, nhrp_frames};
 use nhrp::wire::{Body, ExtensionValue, PacketRepr};
 use nhrp::{Config, Datagram, NhsConfig, Node, Role};
-
-struct Frame {
-    no: u32,
-    src: IpAddr,
-    dst: IpAddr,
-    nhrp: Vec<u8>,
-}
 
 fn capture(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(concat!(
@@ -45,53 +41,7 @@ fn capture(name: &str) -> Option<PathBuf> {
     None
 }
 
-/// NHRP payloads of Ethernet (optionally VLAN) / IPv4 / GRE 0x2001 frames.
-fn frames(path: &PathBuf) -> Vec<Frame> {
-    let data = std::fs::read(path).unwrap();
-    let mut raw: Vec<Vec<u8>> = Vec::new();
-    if data.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
-        let mut r = pcap_file::pcapng::PcapNgReader::new(&data[..]).unwrap();
-        while let Some(b) = r.next_block() {
-            if let pcap_file::pcapng::Block::EnhancedPacket(p) = b.unwrap() {
-                raw.push(p.data.to_vec());
-            }
-        }
-    } else {
-        let mut r = pcap_file::pcap::PcapReader::new(&data[..]).unwrap();
-        while let Some(p) = r.next_packet() {
-            raw.push(p.unwrap().data.to_vec());
-        }
-    }
-    let mut out = Vec::new();
-    for (i, f) in raw.iter().enumerate() {
-        let Ok(s) = etherparse::SlicedPacket::from_ethernet(f) else {
-            continue;
-        };
-        let Some(etherparse::NetSlice::Ipv4(ip)) = &s.net else {
-            continue;
-        };
-        if ip.header().protocol() != etherparse::IpNumber::GRE {
-            continue;
-        }
-        let g = ip.payload().payload;
-        if g.len() < 4 || u16::from_be_bytes([g[2], g[3]]) != 0x2001 {
-            continue;
-        }
-        let hl = 4 + 4 * [0x80u8, 0x20, 0x10]
-            .iter()
-            .filter(|b| g[0] & **b != 0)
-            .count();
-        out.push(Frame {
-            no: i as u32 + 1,
-            src: IpAddr::V4(ip.header().source_addr()),
-            dst: IpAddr::V4(ip.header().destination_addr()),
-            nhrp: g[hl..].to_vec(),
-        });
-    }
-    out
-}
-
-fn repr(f: &Frame) -> PacketRepr {
+fn repr(f: &NhrpFrame) -> PacketRepr {
     PacketRepr::parse(&f.nhrp).unwrap_or_else(|e| panic!("frame {}: {e}", f.no))
 }
 
@@ -131,7 +81,7 @@ fn one_transmit(node: &mut Node, what: &str) -> (IpAddr, PacketRepr) {
 
 fn replay_registrations(name: &str, old_ios: bool) -> usize {
     let Some(path) = capture(name) else { return 0 };
-    let frames = frames(&path);
+    let frames = nhrp_frames(&path);
     let now = Instant::now();
     let mut hub: Option<Node> = None;
     let mut compared = 0;
@@ -235,7 +185,7 @@ fn registration_replies_match_the_cisco_hub() {
 /// Phase 2/3 resolution: Cisco spoke -> our hub -> (forwarded) -> our spoke -> reply.
 fn replay_resolution(name: &str, req_no: u32, fwd_no: u32, reply_no: u32, local: &str) {
     let Some(path) = capture(name) else { return };
-    let frames = frames(&path);
+    let frames = nhrp_frames(&path);
     let get = |no: u32| {
         frames
             .iter()

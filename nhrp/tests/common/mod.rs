@@ -303,9 +303,17 @@ fn add_fields(f: &mut [Vec<String>], p: &Packet<'_>) {
     }
 }
 
-/// The NHRP payloads of a capture (pcap or pcapng, Ethernet, optionally VLAN-tagged, IPv4,
-/// GRE protocol 0x2001), with their 1-based frame numbers.
-pub fn extract_nhrp(path: &Path) -> Vec<(u32, Vec<u8>)> {
+/// One NHRP packet of a capture: its 1-based frame number, outer IPv4 addresses and payload.
+pub struct NhrpFrame {
+    pub no: u32,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub nhrp: Vec<u8>,
+}
+
+/// The NHRP packets of a capture (pcap or pcapng, Ethernet, optionally VLAN-tagged, IPv4,
+/// GRE protocol 0x2001).
+pub fn nhrp_frames(path: &Path) -> Vec<NhrpFrame> {
     let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut frames: Vec<Vec<u8>> = Vec::new();
     if data.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
@@ -342,9 +350,22 @@ pub fn extract_nhrp(path: &Path) -> Vec<(u32, Vec<u8>)> {
             .iter()
             .filter(|b| g[0] & **b != 0)
             .count();
-        out.push((i as u32 + 1, g[hl..].to_vec()));
+        out.push(NhrpFrame {
+            no: i as u32 + 1,
+            src: IpAddr::V4(ip.header().source_addr()),
+            dst: IpAddr::V4(ip.header().destination_addr()),
+            nhrp: g[hl..].to_vec(),
+        });
     }
     out
+}
+
+/// The NHRP payloads of a capture with their 1-based frame numbers.
+pub fn extract_nhrp(path: &Path) -> Vec<(u32, Vec<u8>)> {
+    nhrp_frames(path)
+        .into_iter()
+        .map(|f| (f.no, f.nhrp))
+        .collect()
 }
 
 /// Writes Ethernet/IPv4/GRE(0x2001) frames carrying `payloads` to a pcap file.
