@@ -242,6 +242,12 @@ impl Fib {
         removed
     }
 
+    /// A number that changes whenever a route is added, replaced or removed: what a caller
+    /// derived from lookups stays valid while it is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Longest-prefix match for `dst`, with NHRP next-hop override applied.
     pub fn lookup(&self, dst: IpAddr) -> Option<Lookup> {
         match dst {

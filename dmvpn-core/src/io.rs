@@ -7,6 +7,8 @@
 
 use std::net::IpAddr;
 
+use crate::buf::PacketBuf;
+
 /// The IP protocol of an underlay packet, with the UDP ports when it is UDP.
 ///
 /// GRE (IP protocol 47, RFC 2784) carries NHRP and cleartext tunnelled packets; ESP (IP
@@ -54,7 +56,28 @@ pub enum Datagram<'a> {
     Overlay(&'a [u8]),
 }
 
-/// One output datagram of a node. Dropping it silently is a bug in the driver.
+/// One input datagram in an owned [`PacketBuf`], for
+/// [`Node::handle_buf`](crate::Node::handle_buf): the node works on the packet where it lies
+/// (strips GRE/ESP by moving its start, writes headers into its headroom) and passes the same
+/// buffer on in a [`Transmit`], so forwarding copies nothing.
+#[derive(Clone, Debug)]
+pub enum DatagramBuf {
+    /// A packet received on the underlay, outer IP header already removed (see
+    /// [`PacketBuf::advance`]).
+    Underlay {
+        /// The outer source address (the peer's NBMA address, post-NAT).
+        from: IpAddr,
+        /// The outer protocol (and UDP ports).
+        protocol: UnderlayProtocol,
+        /// The bytes after the outer IP (or UDP) header.
+        bytes: PacketBuf,
+    },
+    /// An IP packet (IPv4 or IPv6, starting with the IP header) from the LAN/TUN side.
+    Overlay(PacketBuf),
+}
+
+/// One output datagram of a node. Dropping it silently is a bug in the driver; give its
+/// buffer back with [`Node::recycle`](crate::Node::recycle) once sent.
 #[must_use]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transmit {
@@ -64,9 +87,10 @@ pub enum Transmit {
         to: IpAddr,
         /// Outer protocol (and UDP ports).
         protocol: UnderlayProtocol,
-        /// Everything after the outer IP (or UDP) header.
-        bytes: Vec<u8>,
+        /// Everything after the outer IP (or UDP) header, with headroom in front for the
+        /// driver's outer header.
+        bytes: PacketBuf,
     },
     /// Deliver an IP packet to the LAN/TUN side.
-    Overlay(Vec<u8>),
+    Overlay(PacketBuf),
 }

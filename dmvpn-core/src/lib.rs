@@ -39,6 +39,7 @@
 //!   `show`; TUN, raw sockets, netlink routes; see DRIVER.md).
 #![forbid(unsafe_code)]
 
+pub mod buf;
 pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;
@@ -57,10 +58,11 @@ pub mod sim;
 mod sim_device;
 pub mod stats;
 
+pub use buf::PacketBuf;
 pub use config::{Config, IpsecPolicy, LocalDelivery, NhsConfig, Phase, Role, StaticRoute};
 pub use error::{ApiError, DropReason};
 pub use event::Event;
 pub use fib::{NextHop, RouteSource};
-pub use io::{Datagram, Transmit, UnderlayProtocol};
+pub use io::{Datagram, DatagramBuf, Transmit, UnderlayProtocol};
 pub use node::{NAT_T_PORT, Node};
 pub use stats::{PeerCounters, PeerInfo, PeerKind, PeerState, Stats};

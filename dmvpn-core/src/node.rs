@@ -8,21 +8,17 @@ use esp::{CryptoProvider, Direction, SaId, SaParams, SaTable, UdpOpened};
 use gre::wire::ProtocolType;
 use ipnet::IpNet;
 
+use crate::buf::PacketBuf;
 use crate::config::{Config, IpsecPolicy, LocalDelivery, Phase, Role};
 use crate::error::{ApiError, DropReason};
 use crate::event::Event;
 use crate::fib::{Fib, Lookup, NextHop, Route, RouteSource};
-use crate::io::{Datagram, Transmit, UnderlayProtocol};
+use crate::io::{Datagram, DatagramBuf, Transmit, UnderlayProtocol};
 use crate::overlay::{IcmpError, OverlayHeader, decrement_ttl, icmp_error};
 use crate::stats::{PeerCounters, PeerInfo, PeerKind, PeerState, Stats};
 
 /// The UDP port of ESP-in-UDP (RFC 3948) and IKE after NAT detection.
 pub const NAT_T_PORT: u16 = 4500;
-/// Bytes of headroom and tailroom every data buffer is given beyond the payload: the
-/// largest GRE header (16) + ESP header with a 16-byte IV (24) in front, the largest ESP
-/// trailer (block 16 − 1 + 2 + ICV 32) behind.
-const HEADROOM: usize = 16 + 24;
-const TAILROOM: usize = 15 + 2 + 32;
 /// Most buffers kept for reuse.
 const POOL_MAX: usize = 256;
 /// Packets waiting for an SA (IPsec required, none installed yet): at most this many per
@@ -35,20 +31,81 @@ const SA_WAIT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3);
 /// direct-mapped table of this many slots.
 const USED_MARK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 const USED_MARK_SLOTS: usize = 64;
+/// Slots of the adjacency cache (direct-mapped by overlay destination).
+const ADJ_SLOTS: usize = 256;
 /// Most queued transmits and events.
 const OUTBOX_MAX: usize = 65_536;
 const EVENTS_MAX: usize = 65_536;
 
+/// Index of a peer's state in `Node::peers`. Peers are never removed, so an id stays valid
+/// for the life of the node.
+type PeerId = usize;
+
 /// State kept per NBMA peer: its SAs, NAT-T ports and counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Peer {
     outbound: Option<SaId>,
     inbound: Option<SaId>,
     /// (our port, its port) when ESP goes in UDP (RFC 3948).
     udp: Option<(u16, u16)>,
     sa_needed_reported: bool,
-    since: Option<Instant>,
+    since: Instant,
     counters: PeerCounters,
+}
+
+/// Where an encapsulated packet goes: the NBMA peer, its state slot, its outbound SA and
+/// NAT-T ports.
+#[derive(Clone, Copy, Debug)]
+struct Target {
+    to: IpAddr,
+    peer: Option<PeerId>,
+    sa: Option<SaId>,
+    udp: Option<(u16, u16)>,
+}
+
+/// How the use of a path is reported to NHRP, so what it rests on is refreshed.
+#[derive(Clone, Copy, Debug)]
+enum Usage {
+    /// Nothing to refresh (an NHS, a hub's registered spoke).
+    None,
+    /// An NHRP shortcut route for this prefix (phase 3).
+    Shortcut(IpNet),
+    /// A next hop resolved in the NHRP cache (phase 2).
+    Cache(IpAddr),
+}
+
+/// What forwarding to one overlay destination over a direct path needs, computed once (route
+/// lookup, next hop to NBMA, peer slot, SA, path MTU) and reused while neither the forwarding
+/// table (`Fib::generation`) nor anything else it rests on (`Node::adj_gen`: NHRP input and
+/// timers, SAs, NAT-T ports) changed.
+#[derive(Clone, Copy, Debug)]
+struct Adjacency {
+    dst: IpAddr,
+    generation: u64,
+    fib_generation: u64,
+    target: Target,
+    mtu: u16,
+    /// The GRE header every packet of this adjacency carries, when it is fixed and nothing
+    /// else is added (no IPsec), right-aligned: the fast path copies it in front of the
+    /// packet.
+    gre_header: [u8; gre::wire::Repr::MAX_HEADER_LEN],
+    /// Its length; 0 when there is none (the packet takes [`Node::send`]).
+    gre_len: u8,
+    usage: Usage,
+    /// When the next use is reported to NHRP.
+    report_after: Instant,
+}
+
+/// The adjacency cache slot of `dst`.
+fn adjacency_slot(dst: IpAddr) -> usize {
+    let h = match dst {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            (v as u64) ^ ((v >> 64) as u64)
+        }
+    };
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % ADJ_SLOTS
 }
 
 /// A packet held until an SA to its peer exists.
@@ -56,7 +113,7 @@ struct Peer {
 struct Waiting {
     since: Instant,
     pt: ProtocolType,
-    payload: Vec<u8>,
+    payload: PacketBuf,
     forward: bool,
     data: bool,
 }
@@ -121,7 +178,17 @@ pub struct Node {
     esp: SaTable,
     crypto: CryptoProvider,
     fib: Fib,
-    peers: BTreeMap<IpAddr, Peer>,
+    peers: Vec<Peer>,
+    peer_ids: BTreeMap<IpAddr, PeerId>,
+    /// Direct-mapped cache of adjacencies by overlay destination.
+    adj: Vec<Option<Adjacency>>,
+    /// Bumped whenever an adjacency may have changed other than through the FIB.
+    adj_gen: u64,
+    /// Phase 3 hub: hairpinned packets are reported to NHRP (Cisco `ip nhrp redirect`).
+    redirect: bool,
+    /// Set when the NHRP machine or the SA table may have output or events for [`pump`]:
+    /// the data path skips the pump when it touched neither.
+    touched: bool,
     sa_owner: BTreeMap<SaId, IpAddr>,
     /// Packets (data and NHRP) held until an SA to their peer is installed (bounded).
     sa_wait: BTreeMap<IpAddr, VecDeque<Waiting>>,
@@ -129,7 +196,7 @@ pub struct Node {
     used_marks: [Option<(IpNet, Instant)>; USED_MARK_SLOTS],
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
-    pool: Vec<Vec<u8>>,
+    pool: Vec<PacketBuf>,
     stats: Stats,
 }
 
@@ -203,7 +270,12 @@ impl Node {
             esp: SaTable::new(),
             crypto,
             fib: Fib::new(),
-            peers: BTreeMap::new(),
+            peers: Vec::new(),
+            peer_ids: BTreeMap::new(),
+            adj: Vec::new(),
+            adj_gen: 0,
+            touched: false,
+            redirect: config.role == Role::Hub && config.phase == Phase::Three,
             sa_owner: BTreeMap::new(),
             sa_wait: BTreeMap::new(),
             used_marks: [None; USED_MARK_SLOTS],
@@ -234,9 +306,39 @@ impl Node {
     /// overlay IP packet from the LAN side. Outputs follow through
     /// [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event). `Err`
     /// means the input was dropped and counted; the node is unchanged otherwise.
+    ///
+    /// The bytes are copied once into a pooled buffer; a driver that reads into the node's
+    /// buffers ([`buffer`](Self::buffer)) saves that copy with [`handle_buf`](Self::handle_buf).
     pub fn handle_packet(&mut self, now: Instant, dgram: Datagram<'_>) -> Result<(), DropReason> {
-        let r = match dgram {
+        let dgram = match dgram {
             Datagram::Underlay {
+                from,
+                protocol,
+                bytes,
+            } => DatagramBuf::Underlay {
+                from,
+                protocol,
+                bytes: self.buf_from(bytes),
+            },
+            Datagram::Overlay(packet) => DatagramBuf::Overlay(self.buf_from(packet)),
+        };
+        self.handle_buf(now, dgram)
+    }
+
+    /// [`handle_packet`](Self::handle_packet) for a packet in an owned buffer: the node
+    /// decapsulates, routes and encapsulates it where it lies (headers stripped by moving its
+    /// start, new ones written into its headroom) and passes the same buffer on in a
+    /// [`Transmit`], or keeps it for reuse when the packet ends here. Forwarding then copies
+    /// nothing; buffers from [`buffer`](Self::buffer) have the room that takes.
+    pub fn handle_buf(&mut self, now: Instant, dgram: DatagramBuf) -> Result<(), DropReason> {
+        self.input(now, dgram, true)
+    }
+
+    /// [`handle_buf`](Self::handle_buf); `fast`: try the forwarding fast path first (false
+    /// when the caller just did).
+    fn input(&mut self, now: Instant, dgram: DatagramBuf, fast: bool) -> Result<(), DropReason> {
+        let r = match dgram {
+            DatagramBuf::Underlay {
                 from,
                 protocol,
                 bytes,
@@ -244,21 +346,60 @@ impl Node {
                 self.stats.underlay_in += 1;
                 self.on_underlay(now, from, protocol, bytes)
             }
-            Datagram::Overlay(packet) => {
+            DatagramBuf::Overlay(packet) => {
                 self.stats.overlay_in += 1;
-                self.on_overlay(now, packet)
+                if fast {
+                    match self.forward_queued(now, packet, None) {
+                        Ok(()) => return Ok(()),
+                        Err(packet) => self.route(now, packet, None),
+                    }
+                } else {
+                    self.route(now, packet, None)
+                }
             }
         };
         if let Err(e) = &r {
             self.stats.dropped.count(e);
         }
-        self.pump(now);
+        if core::mem::take(&mut self.touched) {
+            self.pump(now);
+        }
         r
+    }
+
+    /// The data-plane entry for packets from the LAN/TUN side: what
+    /// [`handle_buf`](Self::handle_buf) does with `DatagramBuf::Overlay(packet)`, except that
+    /// a packet taking the forwarding fast path (a cached adjacency over cleartext GRE; see
+    /// the crate docs) comes straight back as its [`Transmit`] instead of going through the
+    /// queue. Everything else is handled exactly as by `handle_buf` and returns `Ok(None)`.
+    /// Drain [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event)
+    /// afterwards as always (a quick `None` when the fast path took the packet). Output order
+    /// is kept: the fast path is skipped while the queue holds transmits.
+    pub fn forward(
+        &mut self,
+        now: Instant,
+        packet: PacketBuf,
+    ) -> Result<Option<Transmit>, DropReason> {
+        let packet = if self.outbox.is_empty() {
+            match self.fast_path(now, packet, None) {
+                Ok(t) => {
+                    self.stats.overlay_in += 1;
+                    return Ok(Some(t));
+                }
+                Err(packet) => packet,
+            }
+        } else {
+            packet
+        };
+        self.input(now, DatagramBuf::Overlay(packet), false)
+            .map(|()| None)
     }
 
     /// Fires due timers (NHRP retransmissions, refreshes, expiries; SA lifetimes). Idempotent;
     /// an early call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Expiries change what adjacencies rest on.
+        self.adj_gen += 1;
         self.nhrp.handle_timeout(now);
         self.esp.handle_timeout(now);
         self.pump(now);
@@ -286,13 +427,20 @@ impl Node {
         }
     }
 
-    /// Gives back the buffer of a transmit (or any `Vec<u8>`) for reuse, so a steady stream of
-    /// packets allocates nothing.
-    pub fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.pool.len() < POOL_MAX && buf.capacity() >= 1500 {
+    /// Gives back the buffer of a transmit (or any [`PacketBuf`]) for reuse, so a steady
+    /// stream of packets allocates nothing.
+    pub fn recycle(&mut self, mut buf: PacketBuf) {
+        if self.pool.len() < POOL_MAX && buf.allocation() >= 1500 + PacketBuf::HEADROOM {
             buf.clear();
             self.pool.push(buf);
         }
+    }
+
+    /// An empty buffer with headroom and tailroom for the headers the node adds, from the
+    /// node's pool: read a packet into it ([`PacketBuf::spare_mut`], [`PacketBuf::commit`])
+    /// and hand it to [`handle_buf`](Self::handle_buf).
+    pub fn buffer(&mut self) -> PacketBuf {
+        self.take_buf()
     }
 
     /// The counters.
@@ -328,11 +476,14 @@ impl Node {
             }
         };
         self.remove_sa_ids(peer);
-        let p = self.peers.entry(peer).or_default();
-        p.inbound = Some(in_id);
-        p.outbound = Some(out_id);
-        p.udp = udp;
-        p.sa_needed_reported = false;
+        self.adj_gen += 1;
+        let id = self.peer_id(now, peer, true);
+        if let Some(p) = id.and_then(|id| self.peers.get_mut(id)) {
+            p.inbound = Some(in_id);
+            p.outbound = Some(out_id);
+            p.udp = udp;
+            p.sa_needed_reported = false;
+        }
         self.sa_owner.insert(in_id, peer);
         self.sa_owner.insert(out_id, peer);
         self.emit(Event::SaUp {
@@ -341,14 +492,15 @@ impl Node {
             outbound_spi: outbound.spi.0,
         });
         // What waited for this SA leaves now (unless it waited too long to still matter).
+        let target = self.target(now, peer);
         for w in self.sa_wait.remove(&peer).unwrap_or_default() {
             if now.saturating_duration_since(w.since) <= SA_WAIT_MAX_AGE {
                 self.stats.sa_wait_sent += 1;
-                let _ = self.send_gre(now, peer, w.pt, &w.payload, w.forward, w.data);
+                let _ = self.send(now, target, w.pt, w.payload, w.forward, w.data);
             } else {
                 self.stats.sa_wait_expired += 1;
+                self.recycle(w.payload);
             }
-            self.recycle(w.payload);
         }
         self.pump(now);
         Ok(())
@@ -358,8 +510,7 @@ impl Node {
     /// installed. Returns whether there were any.
     pub fn remove_sa(&mut self, now: Instant, peer: IpAddr) -> bool {
         let spi = self
-            .peers
-            .get(&peer)
+            .peer(peer)
             .and_then(|p| p.outbound)
             .and_then(|id| self.esp.outbound(id))
             .map(|sa| sa.spi().0);
@@ -372,9 +523,14 @@ impl Node {
     }
 
     fn remove_sa_ids(&mut self, peer: IpAddr) -> bool {
-        let Some(p) = self.peers.get_mut(&peer) else {
+        let Some(p) = self
+            .peer_ids
+            .get(&peer)
+            .and_then(|&id| self.peers.get_mut(id))
+        else {
             return false;
         };
+        self.adj_gen += 1;
         let ids = [p.inbound.take(), p.outbound.take()];
         let mut any = false;
         for id in ids.into_iter().flatten() {
@@ -431,6 +587,7 @@ impl Node {
     /// down until the node is recreated.
     pub fn shutdown(&mut self, now: Instant) {
         if self.cfg.role == Role::Spoke || !self.cfg.nhs.is_empty() {
+            self.adj_gen += 1;
             let _ = self.nhrp.deregister(now);
         }
         self.pump(now);
@@ -456,7 +613,7 @@ impl Node {
         };
         let mut sent = 0;
         for to in targets {
-            if self.send_gre(now, to, pt, packet, false, true).is_ok() {
+            if self.send_copy(now, to, pt, packet, true).is_ok() {
                 sent += 1;
             }
         }
@@ -498,14 +655,14 @@ impl Node {
 
     /// The counters of one peer.
     pub fn peer_counters(&self, nbma: IpAddr) -> Option<PeerCounters> {
-        self.peers.get(&nbma).map(|p| p.counters)
+        self.peer(nbma).map(|p| p.counters)
     }
 
     /// The peers, like Cisco's `show dmvpn`: NHSs (static), registered spokes (hub),
     /// resolved peers and shortcuts (spoke).
     pub fn peers(&self) -> Vec<PeerInfo> {
         let mut out = Vec::new();
-        let info = |nbma: IpAddr| self.peers.get(&nbma);
+        let info = |nbma: IpAddr| self.peer(nbma);
         for s in self.nhrp.nhs_status() {
             let p = info(s.config.nbma);
             out.push(PeerInfo {
@@ -519,7 +676,7 @@ impl Node {
                     _ => PeerState::Down,
                 },
                 expires: None,
-                since: p.and_then(|p| p.since),
+                since: p.map(|p| p.since),
                 protected: p.is_some_and(|p| p.outbound.is_some()),
                 counters: p.map(|p| p.counters).unwrap_or_default(),
             });
@@ -533,7 +690,7 @@ impl Node {
                 kind: PeerKind::Registered,
                 state: PeerState::Up,
                 expires: Some(r.expires),
-                since: p.and_then(|p| p.since),
+                since: p.map(|p| p.since),
                 protected: p.is_some_and(|p| p.outbound.is_some()),
                 counters: p.map(|p| p.counters).unwrap_or_default(),
             });
@@ -554,7 +711,7 @@ impl Node {
                 },
                 state: PeerState::Up,
                 expires: Some(c.expires),
-                since: p.and_then(|p| p.since),
+                since: p.map(|p| p.since),
                 protected: p.is_some_and(|p| p.outbound.is_some()),
                 counters: p.map(|p| p.counters).unwrap_or_default(),
             });
@@ -569,163 +726,360 @@ impl Node {
         now: Instant,
         from: IpAddr,
         protocol: UnderlayProtocol,
-        bytes: &[u8],
+        buf: PacketBuf,
     ) -> Result<(), DropReason> {
         match protocol {
             UnderlayProtocol::Gre => {
                 if self.cfg.ipsec == IpsecPolicy::Required {
-                    return Err(DropReason::Cleartext(from));
+                    return self.discard(buf, DropReason::Cleartext(from));
                 }
-                self.on_gre(now, from, bytes)
+                self.on_gre(now, from, buf)
             }
-            UnderlayProtocol::Esp => {
-                let mut buf = self.take_buf();
-                buf.extend_from_slice(bytes);
-                let r = self.on_esp(now, from, &mut buf, None);
-                self.recycle(buf);
-                r
-            }
+            UnderlayProtocol::Esp => self.on_esp(now, from, buf, None),
             UnderlayProtocol::Udp {
                 local_port,
                 remote_port,
             } => {
                 if local_port != NAT_T_PORT {
-                    return Err(DropReason::Protocol(0));
+                    return self.discard(buf, DropReason::Protocol(0));
                 }
-                let mut buf = self.take_buf();
-                buf.extend_from_slice(bytes);
-                let r = self.on_esp(now, from, &mut buf, Some((local_port, remote_port)));
-                self.recycle(buf);
-                r
+                self.on_esp(now, from, buf, Some((local_port, remote_port)))
             }
         }
     }
 
+    /// Opens ESP (or ESP-in-UDP) in place; the plaintext GRE packet stays in `buf`.
     fn on_esp(
         &mut self,
         now: Instant,
         from: IpAddr,
-        buf: &mut [u8],
+        mut buf: PacketBuf,
         udp: Option<(u16, u16)>,
     ) -> Result<(), DropReason> {
+        self.touched = true;
         let opened = match udp {
-            None => self.esp.open(now, buf).map(|(_, o)| o)?,
-            Some(_) => match self.esp.open_udp(now, buf)? {
-                UdpOpened::Esp(_, o) => o,
-                UdpOpened::Ike(_) => return Err(DropReason::Ike),
-                UdpOpened::Keepalive => return Ok(()),
+            None => self
+                .esp
+                .open(now, &mut buf)
+                .map(|(_, o)| Some((o.next_header, o.range))),
+            Some(_) => match self.esp.open_udp(now, &mut buf) {
+                Ok(UdpOpened::Esp(_, o)) => Ok(Some((o.next_header, o.range))),
+                Ok(UdpOpened::Ike(_)) => return self.discard(buf, DropReason::Ike),
+                Ok(UdpOpened::Keepalive) => Ok(None),
+                Err(e) => Err(e),
             },
         };
-        if opened.next_header != 47 {
-            return Err(DropReason::NotGre(opened.next_header));
+        let (next_header, range) = match opened {
+            Ok(Some(o)) => o,
+            Ok(None) => {
+                self.recycle(buf);
+                return Ok(());
+            }
+            Err(e) => return self.discard(buf, e.into()),
+        };
+        if next_header != 47 {
+            return self.discard(buf, DropReason::NotGre(next_header));
         }
         self.stats.esp_opened += 1;
         if let Some(ports) = udp {
             // A peer behind NAT: answer to the port its packets come from.
-            if let Some(p) = self.peers.get_mut(&from) {
+            if let Some(p) = self
+                .peer_ids
+                .get(&from)
+                .and_then(|&id| self.peers.get_mut(id))
+                && p.udp != Some(ports)
+            {
                 p.udp = Some(ports);
+                self.adj_gen += 1;
             }
         }
-        let payload: &[u8] = opened.payload;
-        self.on_gre(now, from, payload)
+        buf.advance(range.start);
+        buf.truncate(range.len());
+        self.on_gre(now, from, buf)
     }
 
-    fn on_gre(&mut self, now: Instant, from: IpAddr, bytes: &[u8]) -> Result<(), DropReason> {
-        let d = self.gre.decapsulate(from, bytes)?;
-        let payload = d.payload;
-        let pt = d.repr.protocol_type;
-        self.count_rx(now, from, bytes.len(), pt != ProtocolType::NHRP);
+    /// Decapsulates GRE in place: NHRP goes to the NHRP machine, IP packets are routed.
+    fn on_gre(&mut self, now: Instant, from: IpAddr, mut buf: PacketBuf) -> Result<(), DropReason> {
+        let (pt, header_len) = match self.gre.decapsulate(from, &buf) {
+            Ok(d) => (d.repr.protocol_type, buf.len() - d.payload.len()),
+            Err(e) => return self.discard(buf, e.into()),
+        };
+        self.count_rx(now, from, buf.len(), pt != ProtocolType::NHRP);
         if pt == ProtocolType::NHRP {
             self.stats.nhrp_in += 1;
-            self.nhrp.handle_packet(
+            // NHRP input may change registrations and the cache: adjacencies are recomputed.
+            self.adj_gen += 1;
+            self.touched = true;
+            let r = self.nhrp.handle_packet(
                 now,
                 nhrp::Datagram {
                     from,
-                    bytes: payload,
+                    bytes: buf.get(header_len..).unwrap_or_default(),
                 },
-            )?;
+            );
+            self.recycle(buf);
+            r?;
             Ok(())
         } else if pt == ProtocolType::IPV4 || pt == ProtocolType::IPV6 {
-            self.route(now, payload, Some(from))
+            buf.advance(header_len);
+            match self.forward_queued(now, buf, Some(from)) {
+                Ok(()) => Ok(()),
+                Err(buf) => self.route(now, buf, Some(from)),
+            }
         } else {
-            Err(DropReason::Protocol(pt.0))
+            self.discard(buf, DropReason::Protocol(pt.0))
         }
     }
 
     // ----- forwarding ----------------------------------------------------------------------
 
-    fn on_overlay(&mut self, now: Instant, packet: &[u8]) -> Result<(), DropReason> {
-        self.route(now, packet, None)
-    }
-
     /// Routes one overlay packet that came from the tunnel (`ingress = Some(peer)`) or the
-    /// LAN (`None`), or that the node originated (ICMP; also `None`).
+    /// LAN (`None`), or that the node originated (ICMP; also `None`). The packet leaves in
+    /// the same buffer.
     fn route(
         &mut self,
         now: Instant,
-        packet: &[u8],
+        buf: PacketBuf,
         ingress: Option<IpAddr>,
     ) -> Result<(), DropReason> {
-        let h = OverlayHeader::parse(packet)?;
+        let h = match OverlayHeader::parse(&buf) {
+            Ok(h) => h,
+            Err(e) => return self.discard(buf, e.into()),
+        };
         if h.dst == self.own {
             return match (self.cfg.local_delivery, ingress) {
                 // For the host's own stack: deliver as received (it is the destination, so
                 // the TTL is not decremented).
-                (LocalDelivery::Overlay, Some(_)) => self.deliver(packet, false),
-                _ => self.local(now, packet),
+                (LocalDelivery::Overlay, Some(_)) => self.deliver(buf, false),
+                _ => {
+                    self.local(now, &buf);
+                    self.recycle(buf);
+                    Ok(())
+                }
             };
         }
-        let Some(route) = self.fib.lookup_cached(h.dst) else {
-            self.icmp(now, &h, packet, IcmpError::Unreachable);
-            return Err(DropReason::NoRoute(h.dst));
-        };
-        if h.ttl <= 1 {
-            self.icmp(now, &h, packet, IcmpError::TimeExceeded);
-            return Err(DropReason::TtlExpired(h.dst));
-        }
-        match route.next_hop {
-            NextHop::Discard => Err(DropReason::Discard(h.dst)),
-            NextHop::Lan => self.deliver(packet, true),
-            NextHop::Nbma(_) | NextHop::Tunnel(_) | NextHop::TunnelConnected => {
-                let (to, path) = self.next_hop_nbma(now, h.dst, route)?;
-                let mtu = self.path_mtu(to);
-                if packet.len() > usize::from(mtu) && h.dont_fragment {
-                    self.icmp(now, &h, packet, IcmpError::TooBig { mtu });
-                    return Err(DropReason::TooBig {
-                        len: packet.len(),
-                        mtu,
-                    });
+        let slot = adjacency_slot(h.dst);
+        let (adj, path) = match self.adjacency_hit(slot, h.dst) {
+            Some(adj) => {
+                if h.ttl <= 1 {
+                    return self.time_exceeded(now, &h, buf);
                 }
-                if let Some(ingress) = ingress {
-                    self.stats.data_hairpinned += 1;
-                    if self.cfg.role == Role::Hub && self.cfg.phase == Phase::Three {
-                        // Cisco `ip nhrp redirect`: the packet entered and leaves the mGRE
-                        // interface; tell the ingress spoke to build a shortcut.
-                        let _ = self.nhrp.note_hairpin(now, h.src, h.dst, ingress);
+                (adj, Path::Direct)
+            }
+            None => {
+                // The slow path may call into NHRP (resolution, cache use).
+                self.touched = true;
+                let Some(route) = self.fib.lookup_cached(h.dst) else {
+                    self.icmp(now, &h, &buf, IcmpError::Unreachable);
+                    return self.discard(buf, DropReason::NoRoute(h.dst));
+                };
+                if h.ttl <= 1 {
+                    return self.time_exceeded(now, &h, buf);
+                }
+                match route.next_hop {
+                    NextHop::Discard => return self.discard(buf, DropReason::Discard(h.dst)),
+                    NextHop::Lan => return self.deliver(buf, true),
+                    NextHop::Nbma(_) | NextHop::Tunnel(_) | NextHop::TunnelConnected => {}
+                }
+                let (to, path, usage) = match self.next_hop_nbma(now, h.dst, route) {
+                    Ok(r) => r,
+                    Err(e) => return self.discard(buf, e),
+                };
+                let adj = self.adjacency(now, h.dst, to, usage);
+                if path == Path::Direct {
+                    if self.adj.is_empty() {
+                        self.adj = vec![None; ADJ_SLOTS];
+                    }
+                    if let Some(s) = self.adj.get_mut(slot) {
+                        *s = Some(adj);
                     }
                 }
-                let pt = if h.dst.is_ipv4() {
-                    ProtocolType::IPV4
-                } else {
-                    ProtocolType::IPV6
-                };
-                self.send_gre(now, to, pt, packet, true, true)?;
-                match path {
-                    Path::Direct => self.stats.data_direct += 1,
-                    Path::ViaHub => self.stats.data_via_hub += 1,
-                }
-                Ok(())
+                (adj, path)
             }
+        };
+        if buf.len() > usize::from(adj.mtu) && h.dont_fragment {
+            let mtu = adj.mtu;
+            self.icmp(now, &h, &buf, IcmpError::TooBig { mtu });
+            let len = buf.len();
+            return self.discard(buf, DropReason::TooBig { len, mtu });
+        }
+        if now >= adj.report_after {
+            self.report_use(now, slot, &adj);
+        }
+        if let Some(ingress) = ingress {
+            self.stats.data_hairpinned += 1;
+            if self.redirect {
+                // Cisco `ip nhrp redirect`: the packet entered and leaves the mGRE
+                // interface; tell the ingress spoke to build a shortcut.
+                self.touched = true;
+                let _ = self.nhrp.note_hairpin(now, h.src, h.dst, ingress);
+            }
+        }
+        let pt = if h.dst.is_ipv4() {
+            ProtocolType::IPV4
+        } else {
+            ProtocolType::IPV6
+        };
+        self.send(now, adj.target, pt, buf, true, true)?;
+        match path {
+            Path::Direct => self.stats.data_direct += 1,
+            Path::ViaHub => self.stats.data_via_hub += 1,
+        }
+        Ok(())
+    }
+
+    /// The forwarding fast path, tried before [`route`](Self::route) for every data packet:
+    /// when the destination has a valid adjacency with a fixed GRE header (no IPsec) and
+    /// nothing else is due (TTL above 1, fits the path MTU, no NHRP use report or redirect
+    /// pending), the packet gets the header copied in front and its TTL decremented, and is
+    /// returned as its transmit. Anything else hands the buffer back, untouched, for the full
+    /// path.
+    #[inline]
+    fn fast_path(
+        &mut self,
+        now: Instant,
+        mut buf: PacketBuf,
+        ingress: Option<IpAddr>,
+    ) -> Result<Transmit, PacketBuf> {
+        let Ok(h) = OverlayHeader::parse(&buf) else {
+            return Err(buf);
+        };
+        let Some(Some(a)) = self.adj.get(adjacency_slot(h.dst)) else {
+            return Err(buf);
+        };
+        if a.dst != h.dst
+            || a.generation != self.adj_gen
+            || a.fib_generation != self.fib.generation()
+            || a.gre_len == 0
+            || h.ttl <= 1
+            || now >= a.report_after
+            || (buf.len() > usize::from(a.mtu) && h.dont_fragment)
+            || (ingress.is_some() && self.redirect)
+        {
+            return Err(buf);
+        }
+        let (to, peer, gre_len) = (a.target.to, a.target.peer, usize::from(a.gre_len));
+        // The header is right-aligned in a fixed-size array: copying all of it is one fixed
+        // store (the bytes in front of the header land in headroom nobody reads).
+        if !buf.prepend_fixed(&a.gre_header, gre_len) {
+            return Err(buf);
+        }
+        decrement_ttl(buf.get_mut(gre_len..).unwrap_or_default());
+        self.gre.count_encapsulated(1);
+        if let Some(p) = peer.and_then(|id| self.peers.get_mut(id)) {
+            p.counters.tx_packets += 1;
+            p.counters.tx_bytes += buf.len() as u64;
+            p.counters.tx_data += 1;
+        }
+        if ingress.is_some() {
+            self.stats.data_hairpinned += 1;
+        }
+        self.stats.underlay_out += 1;
+        self.stats.data_direct += 1;
+        Ok(Transmit::Underlay {
+            to,
+            protocol: UnderlayProtocol::Gre,
+            bytes: buf,
+        })
+    }
+
+    /// [`fast_path`](Self::fast_path), queueing the transmit; the buffer comes back when the
+    /// fast path does not apply (or the queue is full, which the full path reports).
+    #[inline]
+    fn forward_queued(
+        &mut self,
+        now: Instant,
+        buf: PacketBuf,
+        ingress: Option<IpAddr>,
+    ) -> Result<(), PacketBuf> {
+        if self.outbox.len() >= OUTBOX_MAX {
+            return Err(buf);
+        }
+        let t = self.fast_path(now, buf, ingress)?;
+        self.outbox.push_back(t);
+        Ok(())
+    }
+
+    /// The cached adjacency for `dst` in `slot`, if it is still valid.
+    fn adjacency_hit(&self, slot: usize, dst: IpAddr) -> Option<Adjacency> {
+        match self.adj.get(slot) {
+            Some(Some(a))
+                if a.dst == dst
+                    && a.generation == self.adj_gen
+                    && a.fib_generation == self.fib.generation() =>
+            {
+                Some(*a)
+            }
+            _ => None,
         }
     }
 
-    /// Queues an overlay packet for the LAN/TUN side (TTL decremented when forwarded).
-    fn deliver(&mut self, packet: &[u8], forwarded: bool) -> Result<(), DropReason> {
-        if self.outbox.len() >= OUTBOX_MAX {
-            return Err(DropReason::QueueFull);
+    /// Computes the adjacency of `dst` sent to the NBMA peer `to`.
+    fn adjacency(&mut self, now: Instant, dst: IpAddr, to: IpAddr, usage: Usage) -> Adjacency {
+        let target = self.target(now, to);
+        let pt = if dst.is_ipv4() {
+            ProtocolType::IPV4
+        } else {
+            ProtocolType::IPV6
+        };
+        let mut gre_header = [0; gre::wire::Repr::MAX_HEADER_LEN];
+        let gre_len = match self.gre.fixed_header(pt) {
+            Some(h) if self.cfg.ipsec == IpsecPolicy::None => {
+                let len = h.header_len();
+                let at = gre_header.len().saturating_sub(len);
+                match gre_header.get_mut(at..).map(|b| h.emit(b)) {
+                    Some(Ok(())) => u8::try_from(len).unwrap_or(0),
+                    _ => 0,
+                }
+            }
+            _ => 0,
+        };
+        Adjacency {
+            dst,
+            generation: self.adj_gen,
+            fib_generation: self.fib.generation(),
+            target,
+            mtu: self.path_mtu(&target),
+            gre_header,
+            gre_len,
+            usage,
+            report_after: now,
         }
-        let mut buf = self.take_buf();
-        buf.extend_from_slice(packet);
+    }
+
+    /// Tells NHRP that the path of `adj` carried traffic (so a shortcut or a resolved entry
+    /// is refreshed before it expires), at most once per [`USED_MARK_INTERVAL`] per
+    /// destination and per prefix.
+    fn report_use(&mut self, now: Instant, slot: usize, adj: &Adjacency) {
+        self.touched = true;
+        match adj.usage {
+            Usage::None => {}
+            Usage::Shortcut(prefix) => self.note_used(now, prefix, adj.dst),
+            Usage::Cache(nh) => self.note_used(now, IpNet::from(nh), nh),
+        }
+        if let Some(Some(a)) = self.adj.get_mut(slot)
+            && a.dst == adj.dst
+        {
+            a.report_after = now + USED_MARK_INTERVAL;
+        }
+    }
+
+    /// Sends ICMP time exceeded about `buf` and drops it.
+    fn time_exceeded(
+        &mut self,
+        now: Instant,
+        h: &OverlayHeader,
+        buf: PacketBuf,
+    ) -> Result<(), DropReason> {
+        self.icmp(now, h, &buf, IcmpError::TimeExceeded);
+        self.discard(buf, DropReason::TtlExpired(h.dst))
+    }
+
+    /// Queues an overlay packet for the LAN/TUN side (TTL decremented when forwarded).
+    fn deliver(&mut self, mut buf: PacketBuf, forwarded: bool) -> Result<(), DropReason> {
+        if self.outbox.len() >= OUTBOX_MAX {
+            return self.discard(buf, DropReason::QueueFull);
+        }
         if forwarded {
             decrement_ttl(&mut buf);
         }
@@ -734,35 +1088,34 @@ impl Node {
         Ok(())
     }
 
-    /// The NBMA address to send a packet for `dst` to, given its route.
+    /// The NBMA address to send a packet for `dst` to, given its route, and how its use is
+    /// reported to NHRP.
     fn next_hop_nbma(
         &mut self,
         now: Instant,
         dst: IpAddr,
         route: Lookup,
-    ) -> Result<(IpAddr, Path), DropReason> {
+    ) -> Result<(IpAddr, Path, Usage), DropReason> {
         let nh = match route.next_hop {
             NextHop::Nbma(nbma) => {
-                self.note_shortcut_used(now, route.prefix, dst);
-                return Ok((nbma, Path::Direct));
+                return Ok((nbma, Path::Direct, Usage::Shortcut(route.prefix)));
             }
             NextHop::Tunnel(nh) => nh,
             _ => dst,
         };
         if let Some(s) = self.cfg.nhs.iter().find(|s| s.tunnel_address == nh) {
-            return Ok((s.nbma, Path::Direct));
+            return Ok((s.nbma, Path::Direct, Usage::None));
         }
         if self.cfg.role == Role::Hub
             && let Some(r) = self.nhrp.registration(nh)
         {
-            return Ok((r.effective_nbma(), Path::Direct));
+            return Ok((r.effective_nbma(), Path::Direct, Usage::None));
         }
         if self.cfg.phase != Phase::One
             && let Some(c) = self.nhrp.lookup(nh)
             && let Some(nbma) = c.nbma
         {
-            self.nhrp.mark_used(now, nh);
-            return Ok((nbma, Path::Direct));
+            return Ok((nbma, Path::Direct, Usage::Cache(nh)));
         }
         if self.cfg.role == Role::Spoke {
             if self.cfg.phase == Phase::Two {
@@ -770,38 +1123,38 @@ impl Node {
                 let _ = self.nhrp.resolve(now, nh);
             }
             if let Some(hub) = self.active_nhs() {
-                return Ok((hub, Path::ViaHub));
+                return Ok((hub, Path::ViaHub, Usage::None));
             }
             return Err(DropReason::Unresolved(nh));
         }
         // A hub that is also a client of a higher hub sends what it cannot place upwards.
         if let Some(hub) = self.active_nhs() {
-            return Ok((hub, Path::ViaHub));
+            return Ok((hub, Path::ViaHub, Usage::None));
         }
         Err(DropReason::NoRoute(dst))
     }
 
-    /// Tells NHRP that the shortcut for `prefix` carried traffic (so it is refreshed before it
-    /// expires), at most once per [`USED_MARK_INTERVAL`] per prefix: the per-packet path then
-    /// costs a table probe instead of an NHRP cache lookup.
-    fn note_shortcut_used(&mut self, now: Instant, prefix: IpNet, dst: IpAddr) {
-        let h = match prefix.addr() {
+    /// Tells NHRP that `target` (covered by `key`) was used, at most once per
+    /// [`USED_MARK_INTERVAL`] per `key`, through a direct-mapped table: NHRP only needs "used
+    /// since the last refresh", and refreshes start minutes before expiry.
+    fn note_used(&mut self, now: Instant, key: IpNet, target: IpAddr) {
+        let h = match key.addr() {
             IpAddr::V4(a) => u64::from(u32::from(a)),
             IpAddr::V6(a) => {
                 let v = u128::from(a);
                 (v as u64) ^ ((v >> 64) as u64)
             }
-        } ^ u64::from(prefix.prefix_len());
+        } ^ u64::from(key.prefix_len());
         let slot = (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % USED_MARK_SLOTS;
         if let Some(Some((p, at))) = self.used_marks.get(slot)
-            && *p == prefix
+            && *p == key
             && now.saturating_duration_since(*at) < USED_MARK_INTERVAL
         {
             return;
         }
-        self.nhrp.mark_used(now, dst);
+        self.nhrp.mark_used(now, target);
         if let Some(m) = self.used_marks.get_mut(slot) {
-            *m = Some((prefix, now));
+            *m = Some((key, now));
         }
     }
 
@@ -816,7 +1169,7 @@ impl Node {
 
     /// A packet for our own tunnel address: answer ICMP echo requests (like a router's
     /// control plane); anything else is consumed.
-    fn local(&mut self, now: Instant, packet: &[u8]) -> Result<(), DropReason> {
+    fn local(&mut self, now: Instant, packet: &[u8]) {
         let reply = match crate::overlay::parse(packet) {
             crate::overlay::Parsed::EchoRequest {
                 from,
@@ -828,9 +1181,9 @@ impl Node {
         };
         if let Some(reply) = reply {
             self.stats.icmp_sent += 1;
-            let _ = self.route(now, &reply, None);
+            let buf = self.buf_from(&reply);
+            let _ = self.route(now, buf, None);
         }
-        Ok(())
     }
 
     /// Originates the ICMP error `kind` about `packet` when the rules allow one.
@@ -842,67 +1195,100 @@ impl Node {
             self.stats.icmp_sent += 1;
             // An error about the error is never generated (icmp_error checks), so this
             // recursion is one level deep at most.
-            let _ = self.route(now, &err, None);
+            let buf = self.buf_from(&err);
+            let _ = self.route(now, buf, None);
         }
     }
 
     // ----- output --------------------------------------------------------------------------
 
-    /// Encapsulates `payload` in GRE (and ESP when required) to the NBMA peer `to`, writing
-    /// the headers in place in front of the one copy of the payload.
-    fn send_gre(
+    /// Where packets to the NBMA peer `to` go: its state slot (created on first use while
+    /// the table has room) and outbound SA.
+    fn target(&mut self, now: Instant, to: IpAddr) -> Target {
+        let peer = self.peer_id(now, to, false);
+        let p = peer.and_then(|id| self.peers.get(id));
+        Target {
+            to,
+            peer,
+            sa: p.and_then(|p| p.outbound),
+            udp: p.and_then(|p| p.udp),
+        }
+    }
+
+    /// Encapsulates a copy of `payload` in GRE (and ESP when required) to the NBMA peer
+    /// `to`: NHRP packets and multicast replicas.
+    fn send_copy(
         &mut self,
         now: Instant,
         to: IpAddr,
         pt: ProtocolType,
         payload: &[u8],
+        data: bool,
+    ) -> Result<(), DropReason> {
+        let buf = self.buf_from(payload);
+        let target = self.target(now, to);
+        self.send(now, target, pt, buf, false, data)
+    }
+
+    /// Encapsulates the packet in `buf` in GRE (and ESP when required) for `target`, writing
+    /// the headers into its headroom and the ESP trailer into its tailroom, and queues it.
+    /// `forward` decrements the TTL; `data` counts it as data for the peer.
+    fn send(
+        &mut self,
+        now: Instant,
+        target: Target,
+        pt: ProtocolType,
+        mut buf: PacketBuf,
         forward: bool,
         data: bool,
     ) -> Result<(), DropReason> {
         if self.outbox.len() >= OUTBOX_MAX {
-            return Err(DropReason::QueueFull);
+            return self.discard(buf, DropReason::QueueFull);
         }
-        let sa = match self.cfg.ipsec {
-            IpsecPolicy::None => None,
-            IpsecPolicy::Required => match self.peers.get(&to).and_then(|p| p.outbound) {
-                Some(id) => Some(id),
-                None => {
-                    self.sa_needed(to);
-                    return self.wait_for_sa(now, to, pt, payload, forward, data);
-                }
-            },
+        let to = target.to;
+        let sa = match (self.cfg.ipsec, target.sa) {
+            (IpsecPolicy::None, _) => None,
+            (IpsecPolicy::Required, Some(id)) => Some(id),
+            (IpsecPolicy::Required, None) => {
+                self.sa_needed(target);
+                return self.wait_for_sa(now, to, pt, buf, forward, data);
+            }
         };
-        let gre_len = self.gre.next_header(to, pt)?.header_len();
+        let gre_len = match self.gre.next_header(to, pt) {
+            Ok(h) => h.header_len(),
+            Err(e) => return self.discard(buf, e.into()),
+        };
         let (esp_len, trailer) = match sa.and_then(|id| self.esp.outbound(id)) {
-            Some(s) => (s.header_len(), s.max_trailer_len(gre_len + payload.len())),
-            None if sa.is_some() => return Err(DropReason::NoSa(to)),
+            Some(s) => (s.header_len(), s.max_trailer_len(gre_len + buf.len())),
+            None if sa.is_some() => return self.discard(buf, DropReason::NoSa(to)),
             None => (0, 0),
         };
-        let head = gre_len + esp_len;
-        let mut buf = self.take_buf();
-        buf.resize(head, 0);
-        buf.extend_from_slice(payload);
-        let end = buf.len();
         if forward {
-            decrement_ttl(&mut buf[head..end]);
+            decrement_ttl(&mut buf);
         }
-        buf.resize(end + trailer, 0);
-        if let Err(e) = self.gre.encapsulate(to, pt, &mut buf, head) {
-            self.recycle(buf);
-            return Err(e.into());
+        buf.reserve_around(gre_len + esp_len, trailer);
+        let (raw, payload) = buf.raw_mut();
+        let Some(gre_packet) = raw.get_mut(..payload.end) else {
+            return self.discard(buf, DropReason::QueueFull);
+        };
+        if let Err(e) = self.gre.encapsulate(to, pt, gre_packet, payload.start) {
+            return self.discard(buf, e.into());
         }
+        let packet = payload.start - gre_len..payload.end;
         let protocol = match sa {
             Some(id) => {
-                match self.esp.seal(now, id, 47, &mut buf, esp_len..end) {
-                    Ok(range) => buf.truncate(range.end),
+                // Sealing may raise SA events (soft expiry, sequence exhausted).
+                self.touched = true;
+                let sealed = self.esp.seal(now, id, 47, raw, packet);
+                match sealed {
+                    Ok(range) => buf.set_range(range),
                     Err(e) => {
-                        self.recycle(buf);
                         self.pump_esp_events();
-                        return Err(e.into());
+                        return self.discard(buf, e.into());
                     }
                 }
                 self.stats.esp_sealed += 1;
-                match self.peers.get(&to).and_then(|p| p.udp) {
+                match target.udp {
                     Some((local_port, remote_port)) => UnderlayProtocol::Udp {
                         local_port,
                         remote_port,
@@ -911,11 +1297,17 @@ impl Node {
                 }
             }
             None => {
-                buf.truncate(end);
+                buf.set_range(packet);
                 UnderlayProtocol::Gre
             }
         };
-        self.count_tx(now, to, buf.len(), data);
+        if let Some(p) = target.peer.and_then(|id| self.peers.get_mut(id)) {
+            p.counters.tx_packets += 1;
+            p.counters.tx_bytes += buf.len() as u64;
+            if data {
+                p.counters.tx_data += 1;
+            }
+        }
         self.stats.underlay_out += 1;
         self.outbox.push_back(Transmit::Underlay {
             to,
@@ -933,86 +1325,93 @@ impl Node {
         now: Instant,
         to: IpAddr,
         pt: ProtocolType,
-        payload: &[u8],
+        payload: PacketBuf,
         forward: bool,
         data: bool,
     ) -> Result<(), DropReason> {
         if !self.sa_wait.contains_key(&to) && self.sa_wait.len() >= SA_WAIT_PEERS {
-            return Err(DropReason::NoSa(to));
+            return self.discard(payload, DropReason::NoSa(to));
         }
         let q = self.sa_wait.entry(to).or_default();
+        let mut expired = Vec::new();
         while q
             .front()
             .is_some_and(|w| now.saturating_duration_since(w.since) > SA_WAIT_MAX_AGE)
         {
-            q.pop_front();
-            self.stats.sa_wait_expired += 1;
+            expired.extend(q.pop_front());
         }
-        if q.len() >= SA_WAIT_PER_PEER {
+        let full = q.len() >= SA_WAIT_PER_PEER;
+        if !full {
+            q.push_back(Waiting {
+                since: now,
+                pt,
+                payload,
+                forward,
+                data,
+            });
+        }
+        for w in expired {
+            self.stats.sa_wait_expired += 1;
+            self.recycle(w.payload);
+        }
+        if full {
             return Err(DropReason::NoSa(to));
         }
-        let mut buf = self.pool.pop().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(payload);
-        let q = self.sa_wait.entry(to).or_default();
-        q.push_back(Waiting {
-            since: now,
-            pt,
-            payload: buf,
-            forward,
-            data,
-        });
         self.stats.sa_wait_queued += 1;
         Ok(())
     }
 
-    /// The largest overlay packet that fits the underlay to `to` once the outer IP header,
-    /// GRE and (when required) ESP/UDP are added, capped by the configured tunnel MTU.
-    fn path_mtu(&self, to: IpAddr) -> u16 {
-        let outer = if to.is_ipv4() { 20 } else { 40 };
+    /// The largest overlay packet that fits the underlay to `target` once the outer IP
+    /// header, GRE and (when required) ESP/UDP are added, capped by the configured tunnel MTU.
+    fn path_mtu(&self, target: &Target) -> u16 {
+        let outer = if target.to.is_ipv4() { 20 } else { 40 };
         let gre = self
             .gre
-            .next_header(to, ProtocolType::IPV4)
+            .next_header(target.to, ProtocolType::IPV4)
             .map_or(gre::wire::Repr::MAX_HEADER_LEN, |r| r.header_len());
-        let esp = match self.peers.get(&to) {
-            Some(p) => {
-                let udp = if p.udp.is_some() { 8 } else { 0 };
-                p.outbound
-                    .and_then(|id| self.esp.outbound(id))
-                    .map_or(0, |sa| udp + sa.header_len() + sa.max_trailer_len(0))
-            }
-            None => 0,
-        };
+        let udp = if target.udp.is_some() { 8 } else { 0 };
+        let esp = target
+            .sa
+            .and_then(|id| self.esp.outbound(id))
+            .map_or(0, |sa| udp + sa.header_len() + sa.max_trailer_len(0));
         let room = usize::from(self.cfg.underlay_mtu).saturating_sub(outer + gre + esp);
         self.cfg.mtu.min(u16::try_from(room).unwrap_or(u16::MAX))
     }
 
-    fn sa_needed(&mut self, peer: IpAddr) {
-        let p = self.peers.entry(peer).or_default();
-        if !p.sa_needed_reported {
-            p.sa_needed_reported = true;
-            self.emit(Event::SaNeeded { peer });
+    /// Asks for keys for `target` (once per peer while it has a state slot).
+    fn sa_needed(&mut self, target: Target) {
+        let first = match target.peer.and_then(|id| self.peers.get_mut(id)) {
+            Some(p) => !core::mem::replace(&mut p.sa_needed_reported, true),
+            None => true,
+        };
+        if first {
+            self.emit(Event::SaNeeded { peer: target.to });
         }
     }
 
-    fn take_buf(&mut self) -> Vec<u8> {
-        self.pool
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(HEADROOM + 1500 + TAILROOM))
+    /// A buffer from the pool (or a new one).
+    fn take_buf(&mut self) -> PacketBuf {
+        self.pool.pop().unwrap_or_default()
     }
 
-    fn count_tx(&mut self, now: Instant, to: IpAddr, len: usize, data: bool) {
-        if let Some(p) = self.peer_mut(now, to) {
-            p.counters.tx_packets += 1;
-            p.counters.tx_bytes += len as u64;
-            if data {
-                p.counters.tx_data += 1;
-            }
-        }
+    /// A pooled buffer holding a copy of `packet`.
+    fn buf_from(&mut self, packet: &[u8]) -> PacketBuf {
+        let mut b = self.take_buf();
+        b.extend_from_slice(packet);
+        b
+    }
+
+    /// Gives `buf` back to the pool and reports `reason`.
+    fn discard(&mut self, buf: PacketBuf, reason: DropReason) -> Result<(), DropReason> {
+        self.recycle(buf);
+        Err(reason)
     }
 
     fn count_rx(&mut self, now: Instant, from: IpAddr, len: usize, data: bool) {
-        if let Some(p) = self.peer_mut(now, from) {
+        if let Some(p) = self
+            .peer_id(now, from, false)
+            .and_then(|id| self.peers.get_mut(id))
+        {
             p.counters.rx_packets += 1;
             p.counters.rx_bytes += len as u64;
             if data {
@@ -1021,19 +1420,31 @@ impl Node {
         }
     }
 
-    /// The state of `nbma`, created on first contact while the table has room.
-    ///
-    /// Runs for every packet sent and received: the cheap size test comes first so the
-    /// common case (table not full) searches the map once, not twice.
-    fn peer_mut(&mut self, now: Instant, nbma: IpAddr) -> Option<&mut Peer> {
-        if self.peers.len() >= self.cfg.max_peers.saturating_mul(2)
-            && !self.peers.contains_key(&nbma)
-        {
+    /// The state slot of `nbma`, created on first contact while the table has room (`force`:
+    /// always, for state the caller installs).
+    fn peer_id(&mut self, now: Instant, nbma: IpAddr, force: bool) -> Option<PeerId> {
+        if let Some(&id) = self.peer_ids.get(&nbma) {
+            return Some(id);
+        }
+        if !force && self.peers.len() >= self.cfg.max_peers.saturating_mul(2) {
             return None;
         }
-        let p = self.peers.entry(nbma).or_default();
-        p.since.get_or_insert(now);
-        Some(p)
+        let id = self.peers.len();
+        self.peers.push(Peer {
+            outbound: None,
+            inbound: None,
+            udp: None,
+            sa_needed_reported: false,
+            since: now,
+            counters: PeerCounters::default(),
+        });
+        self.peer_ids.insert(nbma, id);
+        Some(id)
+    }
+
+    /// The state of `nbma`, if it has a slot.
+    fn peer(&self, nbma: IpAddr) -> Option<&Peer> {
+        self.peer_ids.get(&nbma).and_then(|&id| self.peers.get(id))
     }
 
     fn emit(&mut self, e: Event) {
@@ -1056,12 +1467,11 @@ impl Node {
                 progressed = true;
                 self.stats.nhrp_out += 1;
                 if self
-                    .send_gre(now, t.to, ProtocolType::NHRP, &t.bytes, false, false)
+                    .send_copy(now, t.to, ProtocolType::NHRP, &t.bytes, false)
                     .is_err()
                 {
                     self.stats.nhrp_out_dropped += 1;
                 }
-                self.recycle(t.bytes);
             }
             while let Some(e) = self.nhrp.poll_event() {
                 progressed = true;
@@ -1069,8 +1479,11 @@ impl Node {
             }
             progressed |= self.pump_esp_events();
             if !progressed {
+                self.touched = false;
                 break;
             }
+            // NHRP or SA state changed: adjacencies are recomputed.
+            self.adj_gen += 1;
         }
     }
 
@@ -1087,7 +1500,12 @@ impl Node {
                 }
                 esp::Event::HardExpired { sa, spi, .. } => {
                     if let Some(peer) = self.sa_owner.remove(&sa) {
-                        if let Some(p) = self.peers.get_mut(&peer) {
+                        self.adj_gen += 1;
+                        if let Some(p) = self
+                            .peer_ids
+                            .get(&peer)
+                            .and_then(|&id| self.peers.get_mut(id))
+                        {
                             if p.inbound == Some(sa) {
                                 p.inbound = None;
                             }

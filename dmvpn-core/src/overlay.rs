@@ -29,9 +29,6 @@ pub struct OverlayHeader {
     pub ttl: u8,
     /// IPv4 "don't fragment" (always true for IPv6, where routers never fragment).
     pub dont_fragment: bool,
-    /// True when an ICMP error must not be sent about this packet (it is an ICMP error
-    /// itself, a non-first fragment, or multicast/broadcast/unspecified).
-    pub no_icmp_errors: bool,
 }
 
 /// Why an overlay packet could not be read.
@@ -51,7 +48,10 @@ pub enum OverlayError {
 }
 
 impl OverlayHeader {
-    /// Reads the header of an IPv4 or IPv6 packet (no options are interpreted).
+    /// Reads the header of an IPv4 or IPv6 packet (no options are interpreted). This runs
+    /// for every forwarded packet, so it reads only what forwarding needs; what ICMP error
+    /// generation needs is read by [`no_icmp_errors`](Self::no_icmp_errors) when it is.
+    #[inline]
     pub fn parse(packet: &[u8]) -> Result<Self, OverlayError> {
         match packet.first().map(|b| b >> 4) {
             Some(4) => {
@@ -63,25 +63,11 @@ impl OverlayHeader {
                         got: packet.len(),
                     });
                 }
-                let src = h.source_addr();
-                let dst = h.destination_addr();
-                let payload = &packet[h.slice().len()..claimed];
-                let icmp_error = h.protocol() == IpNumber::ICMP
-                    && payload
-                        .first()
-                        .is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12));
-                let later_fragment = h.fragments_offset().value() != 0;
                 Ok(Self {
-                    src: src.into(),
-                    dst: dst.into(),
+                    src: IpAddr::V4(h.source_addr()),
+                    dst: IpAddr::V4(h.destination_addr()),
                     ttl: h.ttl(),
                     dont_fragment: h.dont_fragment(),
-                    no_icmp_errors: icmp_error
-                        || later_fragment
-                        || dst.is_multicast()
-                        || dst.is_broadcast()
-                        || src.is_unspecified()
-                        || src.is_multicast(),
                 })
             }
             Some(6) => {
@@ -93,42 +79,72 @@ impl OverlayHeader {
                         got: packet.len(),
                     });
                 }
-                let src = h.source_addr();
-                let dst = h.destination_addr();
+                Ok(Self {
+                    src: IpAddr::V6(h.source_addr()),
+                    dst: IpAddr::V6(h.destination_addr()),
+                    ttl: h.hop_limit(),
+                    dont_fragment: true,
+                })
+            }
+            _ => Err(OverlayError::Malformed),
+        }
+    }
+
+    /// True when an ICMP error must not be sent about `packet` (whose header this is): it is
+    /// an ICMP error itself, a non-first fragment, or multicast/broadcast/unspecified
+    /// (RFC 1812 §4.3.2.7, RFC 4443 §2.4 (e)).
+    pub fn no_icmp_errors(&self, packet: &[u8]) -> bool {
+        match (self.src, self.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let Ok(h) = Ipv4HeaderSlice::from_slice(packet) else {
+                    return true;
+                };
+                let icmp_error = h.protocol() == IpNumber::ICMP
+                    && packet
+                        .get(h.slice().len())
+                        .is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12));
+                icmp_error
+                    || h.fragments_offset().value() != 0
+                    || dst.is_multicast()
+                    || dst.is_broadcast()
+                    || src.is_unspecified()
+                    || src.is_multicast()
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let Ok(h) = Ipv6HeaderSlice::from_slice(packet) else {
+                    return true;
+                };
                 // Extension headers are not walked: an ICMPv6 error directly after the fixed
                 // header is recognised, others are treated as ordinary payload.
                 let icmp_error = h.next_header() == IpNumber::IPV6_ICMP
                     && packet.get(40).is_some_and(|t| *t < 128);
-                Ok(Self {
-                    src: src.into(),
-                    dst: dst.into(),
-                    ttl: h.hop_limit(),
-                    dont_fragment: true,
-                    no_icmp_errors: icmp_error || dst.is_multicast() || src.is_unspecified(),
-                })
+                icmp_error || dst.is_multicast() || src.is_unspecified()
             }
-            _ => Err(OverlayError::Malformed),
+            _ => true,
         }
     }
 }
 
 /// Decrements the TTL / hop limit in place and, for IPv4, updates the header checksum
 /// incrementally (RFC 1624 eqn. 3). The caller has checked that the TTL is above 1.
+#[inline(always)]
 pub fn decrement_ttl(packet: &mut [u8]) {
-    match packet.first().map(|b| b >> 4) {
-        Some(4) if packet.len() >= 20 => {
-            let old = u16::from_be_bytes([packet[8], packet[9]]);
-            packet[8] = packet[8].wrapping_sub(1);
-            let new = u16::from_be_bytes([packet[8], packet[9]]);
-            let hc = u16::from_be_bytes([packet[10], packet[11]]);
-            // HC' = ~(~HC + ~m + m')
-            let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
-            sum = (sum & 0xffff) + (sum >> 16);
-            sum = (sum & 0xffff) + (sum >> 16);
-            let hc2 = !(sum as u16);
-            packet[10..12].copy_from_slice(&hc2.to_be_bytes());
+    let len = packet.len();
+    let Some(h) = packet.first_chunk_mut::<12>() else {
+        return;
+    };
+    match h[0] >> 4 {
+        4 if len >= 20 => {
+            // The TTL is the high byte of the 16-bit word at offset 8, so that word drops by
+            // 0x0100 and, with m' = m - 0x0100, ~m + m' = 0xFEFF whatever the TTL:
+            // HC' = ~(~HC + 0xFEFF) with the end-around carry (one fold suffices).
+            h[8] = h[8].wrapping_sub(1);
+            let hc = u16::from_be_bytes([h[10], h[11]]);
+            let sum = u32::from(!hc) + 0xFEFF;
+            let sum = (sum & 0xffff) + (sum >> 16);
+            [h[10], h[11]] = (!(sum as u16)).to_be_bytes();
         }
-        Some(6) if packet.len() >= 40 => packet[7] = packet[7].wrapping_sub(1),
+        6 if len >= 40 => h[7] = h[7].wrapping_sub(1),
         _ => {}
     }
 }
@@ -162,7 +178,7 @@ pub fn icmp_error(
     original: &[u8],
     kind: IcmpError,
 ) -> Option<Vec<u8>> {
-    if header.no_icmp_errors {
+    if header.no_icmp_errors(original) {
         return None;
     }
     match (from, header.src) {
@@ -327,12 +343,16 @@ mod tests {
 
     #[test]
     fn ttl_decrement_keeps_ipv4_checksum_valid() {
-        for ttl in [2u8, 64, 255] {
-            let mut p = ping4([192, 168, 1, 10], [192, 168, 2, 10], ttl, 32);
-            decrement_ttl(&mut p);
-            let h = Ipv4HeaderSlice::from_slice(&p).unwrap();
-            assert_eq!(h.ttl(), ttl - 1);
-            assert_eq!(h.header_checksum(), h.to_header().calc_header_checksum());
+        // Every TTL, with source addresses that sweep the checksum through its whole range
+        // (the incremental update must equal a full recomputation, RFC 1624 §3).
+        for ttl in 2u8..=255 {
+            for a in 0..=255u8 {
+                let mut p = ping4([192, 168, a, 255 - a], [192, 168, 2, 10], ttl, 32);
+                decrement_ttl(&mut p);
+                let h = Ipv4HeaderSlice::from_slice(&p).unwrap();
+                assert_eq!(h.ttl(), ttl - 1);
+                assert_eq!(h.header_checksum(), h.to_header().calc_header_checksum());
+            }
         }
         let mut p = ping6(9);
         decrement_ttl(&mut p);
@@ -344,7 +364,7 @@ mod tests {
         let p = ping4([192, 168, 1, 10], [192, 168, 2, 10], 64, 10);
         let h = OverlayHeader::parse(&p).unwrap();
         assert_eq!(h.dst, IpAddr::from([192, 168, 2, 10]));
-        assert!(!h.no_icmp_errors);
+        assert!(!h.no_icmp_errors(&p));
         assert_eq!(
             OverlayHeader::parse(&p[..p.len() - 1]),
             Err(OverlayError::Length {
@@ -394,7 +414,7 @@ mod tests {
         );
         // No error about the error itself.
         let h2 = OverlayHeader::parse(&e).unwrap();
-        assert!(h2.no_icmp_errors);
+        assert!(h2.no_icmp_errors(&e));
         assert_eq!(
             icmp_error(
                 "10.0.0.11".parse().unwrap(),

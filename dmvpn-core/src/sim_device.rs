@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use crate::io::{Datagram, Transmit};
+use crate::buf::PacketBuf;
+use crate::io::{Datagram, DatagramBuf, Transmit};
 use crate::{DropReason, Event, Node};
 
 impl crate::sim::Device for Node {
@@ -11,6 +12,10 @@ impl crate::sim::Device for Node {
 
     fn handle(&mut self, now: Instant, dgram: Datagram<'_>) -> Result<(), DropReason> {
         self.handle_packet(now, dgram)
+    }
+
+    fn handle_buf(&mut self, now: Instant, dgram: DatagramBuf) -> Result<(), DropReason> {
+        Node::handle_buf(self, now, dgram)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -29,7 +34,7 @@ impl crate::sim::Device for Node {
         Node::poll_timeout(self)
     }
 
-    fn recycle(&mut self, buf: Vec<u8>) {
+    fn recycle(&mut self, buf: PacketBuf) {
         Node::recycle(self, buf);
     }
 }

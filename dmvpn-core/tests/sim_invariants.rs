@@ -42,7 +42,7 @@ impl Device for Bad {
             out.push(Transmit::Underlay {
                 to: from,
                 protocol,
-                bytes: bytes.to_vec(),
+                bytes: bytes.into(),
             });
         }
         Ok(())
@@ -53,7 +53,7 @@ impl Device for Bad {
     fn poll_transmit(&mut self) -> Option<Transmit> {
         match self {
             Bad::Spin(_) => None,
-            Bad::Storm => Some(Transmit::Overlay(vec![0x45; 20])),
+            Bad::Storm => Some(Transmit::Overlay(vec![0x45; 20].into())),
             Bad::Reflect(out) => out.pop(),
         }
     }
@@ -115,7 +115,7 @@ fn a_zero_delay_loop_is_a_livelock() {
         out.push(Transmit::Underlay {
             to: ip("192.0.2.2"),
             protocol: UnderlayProtocol::Gre,
-            bytes: vec![0; 8],
+            bytes: vec![0; 8].into(),
         });
     }
     let err = sim.run_for(Duration::from_secs(1)).unwrap_err();

@@ -171,6 +171,28 @@ impl<A: Copy + Ord> Endpoint<A> {
         self.rx_sequence.remove(&peer);
     }
 
+    /// The header every packet of `protocol_type` carries, to any peer, when it is the same
+    /// for all of them: no sequence numbers (RFC 2890 §2.2) and no checksum (RFC 2784 §2.5),
+    /// so nothing in it depends on the packet. A forwarding cache may then emit it once and
+    /// copy the bytes in front of each payload, reporting those packets with
+    /// [`count_encapsulated`](Self::count_encapsulated). `None` otherwise: use
+    /// [`encapsulate`](Self::encapsulate).
+    #[must_use]
+    pub fn fixed_header(&self, protocol_type: ProtocolType) -> Option<Repr> {
+        (!self.config.send_sequence && !self.config.checksum).then_some(Repr {
+            protocol_type,
+            checksum: false,
+            key: self.config.key,
+            sequence: None,
+        })
+    }
+
+    /// Counts `packets` encapsulated with a [`fixed_header`](Self::fixed_header) outside
+    /// [`encapsulate`](Self::encapsulate), so [`Stats::tx_packets`] stays complete.
+    pub fn count_encapsulated(&mut self, packets: u64) {
+        self.stats.tx_packets += packets;
+    }
+
     /// The header the next packet to `to` will carry, without consuming a sequence number.
     ///
     /// Fails with [`ApiError::PeerTableFull`] when sequence numbering is on, `to` is a new peer

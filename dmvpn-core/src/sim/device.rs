@@ -3,7 +3,8 @@
 use std::fmt::Debug;
 use std::time::Instant;
 
-use crate::io::{Datagram, Transmit};
+use crate::buf::PacketBuf;
+use crate::io::{Datagram, DatagramBuf, Transmit};
 
 /// A sans-IO machine the simulator can run: one router interface with an underlay address and
 /// a LAN. `dmvpn_core::Node` implements it; tests implement it for toy routers.
@@ -38,9 +39,38 @@ pub trait Device {
     /// The earliest instant at which `handle_timeout` has work, if any.
     fn poll_timeout(&self) -> Option<Instant>;
 
-    /// Take back the buffer of an input the device has consumed (after `handle` returned), so
-    /// a device can reuse allocations. The default drops it.
-    fn recycle(&mut self, buf: Vec<u8>) {
+    /// One input in an owned buffer, which the device may forward in place (the simulator
+    /// uses this). The default hands the bytes to [`handle`](Self::handle), then to
+    /// [`recycle`](Self::recycle).
+    fn handle_buf(&mut self, now: Instant, dgram: DatagramBuf) -> Result<(), Self::Error> {
+        match dgram {
+            DatagramBuf::Underlay {
+                from,
+                protocol,
+                bytes,
+            } => {
+                let r = self.handle(
+                    now,
+                    Datagram::Underlay {
+                        from,
+                        protocol,
+                        bytes: &bytes,
+                    },
+                );
+                self.recycle(bytes);
+                r
+            }
+            DatagramBuf::Overlay(bytes) => {
+                let r = self.handle(now, Datagram::Overlay(&bytes));
+                self.recycle(bytes);
+                r
+            }
+        }
+    }
+
+    /// Take back the buffer of an input the device has consumed or of a transmit the
+    /// simulator has delivered, so a device can reuse allocations. The default drops it.
+    fn recycle(&mut self, buf: PacketBuf) {
         drop(buf);
     }
 }

@@ -69,7 +69,7 @@
 //! use std::net::IpAddr;
 //! use std::time::{Duration, Instant};
 //! use dmvpn_core::sim::{Device, Link, Sim};
-//! use dmvpn_core::{Datagram, Transmit, UnderlayProtocol};
+//! use dmvpn_core::{Datagram, PacketBuf, Transmit, UnderlayProtocol};
 //!
 //! /// Tunnels every LAN packet as IP-in-GRE to one peer; decapsulates what it receives.
 //! struct Tunnel { peer: IpAddr, out: Vec<Transmit> }
@@ -80,14 +80,14 @@
 //!     fn handle(&mut self, _now: Instant, dgram: Datagram<'_>) -> Result<(), &'static str> {
 //!         match dgram {
 //!             Datagram::Overlay(ip) => {
-//!                 let mut bytes = vec![0, 0, 0x08, 0x00]; // GRE, protocol IPv4
+//!                 let mut bytes = PacketBuf::from_slice(&[0, 0, 0x08, 0x00]); // GRE, IPv4
 //!                 bytes.extend_from_slice(ip);
 //!                 let protocol = UnderlayProtocol::Gre;
 //!                 self.out.push(Transmit::Underlay { to: self.peer, protocol, bytes });
 //!             }
 //!             Datagram::Underlay { bytes, .. } => {
 //!                 let ip = bytes.get(4..).ok_or("short GRE")?;
-//!                 self.out.push(Transmit::Overlay(ip.to_vec()));
+//!                 self.out.push(Transmit::Overlay(PacketBuf::from_slice(ip)));
 //!             }
 //!         }
 //!         Ok(())
@@ -140,7 +140,8 @@ pub use pcap::{CapturePoint, CaptureSummary, PcapError};
 pub use stats::{DeviceStats, DropReason, Drops, NatStats, ProtoCounts, SimStats};
 pub use trace::{TraceKind, TraceRecord};
 
-use crate::io::{Datagram, Transmit, UnderlayProtocol};
+use crate::buf::PacketBuf;
+use crate::io::{DatagramBuf, Transmit, UnderlayProtocol};
 use nat::{Endpoint, Nat};
 use pcap::{Outer, PcapWriter};
 use rng::Rng;
@@ -248,7 +249,7 @@ struct Packet {
     dst: Endpoint,
     /// The protocol as the sender emitted it (ports are in the endpoints).
     protocol: UnderlayProtocol,
-    bytes: Vec<u8>,
+    bytes: PacketBuf,
     sender: DeviceId,
 }
 
@@ -268,12 +269,12 @@ enum Delivery {
     ToDevice {
         device: DeviceId,
         host: Option<HostId>,
-        bytes: Vec<u8>,
+        bytes: PacketBuf,
     },
     ToHost {
         device: DeviceId,
         host: HostId,
-        bytes: Vec<u8>,
+        bytes: PacketBuf,
     },
 }
 
@@ -747,7 +748,7 @@ impl<D: Device> Sim<D> {
             Delivery::ToDevice {
                 device,
                 host: Some(host),
-                bytes: packet,
+                bytes: packet.into(),
             },
         )
     }
@@ -760,7 +761,7 @@ impl<D: Device> Sim<D> {
             Delivery::ToDevice {
                 device,
                 host: Some(host),
-                bytes: packet,
+                bytes: packet.into(),
             },
         )
     }
@@ -772,7 +773,7 @@ impl<D: Device> Sim<D> {
             Delivery::ToDevice {
                 device,
                 host: None,
-                bytes: packet,
+                bytes: packet.into(),
             },
         )
     }
@@ -1088,7 +1089,7 @@ impl<D: Device> Sim<D> {
         id: DeviceId,
         to: IpAddr,
         protocol: UnderlayProtocol,
-        bytes: Vec<u8>,
+        bytes: PacketBuf,
     ) -> Result<(), SimError> {
         let now = self.now;
         let slot = &mut self.devices[id.index()];
@@ -1174,7 +1175,7 @@ impl<D: Device> Sim<D> {
         self.schedule(later(now, delay), Delivery::Underlay(packet))
     }
 
-    fn send_to_lan(&mut self, id: DeviceId, bytes: Vec<u8>) -> Result<(), SimError> {
+    fn send_to_lan(&mut self, id: DeviceId, bytes: PacketBuf) -> Result<(), SimError> {
         self.devices[id.index()].stats.overlay_tx += 1;
         let Some(dst) = host::ip_destination(&bytes) else {
             self.drop_packet(DropReason::Malformed, Some(id), bytes.len());
@@ -1268,15 +1269,14 @@ impl<D: Device> Sim<D> {
         }
         let slot = &mut self.devices[device.index()];
         slot.stats.underlay_rx.add(protocol);
-        let result = slot.dev.handle(
+        let result = slot.dev.handle_buf(
             now,
-            Datagram::Underlay {
+            DatagramBuf::Underlay {
                 from,
                 protocol,
-                bytes: &bytes,
+                bytes,
             },
         );
-        slot.dev.recycle(bytes);
         if let Err(error) = result {
             self.device_error(device, &error);
         }
@@ -1294,7 +1294,7 @@ impl<D: Device> Sim<D> {
         &mut self,
         device: DeviceId,
         host: Option<HostId>,
-        bytes: Vec<u8>,
+        bytes: PacketBuf,
     ) -> Result<(), SimError> {
         if !self.devices[device.index()].up {
             self.drop_packet(DropReason::DeviceDown, Some(device), bytes.len());
@@ -1310,8 +1310,7 @@ impl<D: Device> Sim<D> {
         let now = self.now;
         let slot = &mut self.devices[device.index()];
         slot.stats.overlay_rx += 1;
-        let result = slot.dev.handle(now, Datagram::Overlay(&bytes));
-        slot.dev.recycle(bytes);
+        let result = slot.dev.handle_buf(now, DatagramBuf::Overlay(bytes));
         if let Err(error) = result {
             self.device_error(device, &error);
         }
@@ -1322,7 +1321,7 @@ impl<D: Device> Sim<D> {
         &mut self,
         device: DeviceId,
         host: HostId,
-        bytes: Vec<u8>,
+        bytes: PacketBuf,
     ) -> Result<(), SimError> {
         if self.trace.is_some() {
             self.trace(TraceKind::OverlayToHost {
@@ -1366,14 +1365,17 @@ impl<D: Device> Sim<D> {
             }
             host::Parsed::Other => {}
         }
-        h.received.push(Received { at, bytes });
+        h.received.push(Received {
+            at,
+            bytes: bytes.into_vec(),
+        });
         match reply {
             Some(packet) => self.schedule(
                 later(now, self.lan_delay),
                 Delivery::ToDevice {
                     device,
                     host: Some(host),
-                    bytes: packet,
+                    bytes: packet.into(),
                 },
             ),
             None => Ok(()),

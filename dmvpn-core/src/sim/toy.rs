@@ -137,7 +137,7 @@ impl ToyRouter {
         self.out.push_back(Transmit::Underlay {
             to,
             protocol,
-            bytes: frame(HELLO, &seq.to_be_bytes()),
+            bytes: frame(HELLO, &seq.to_be_bytes()).into(),
         });
         seq
     }
@@ -195,7 +195,7 @@ impl Device for ToyRouter {
                 self.out.push_back(Transmit::Underlay {
                     to: peer,
                     protocol,
-                    bytes: frame(kind, ip),
+                    bytes: frame(kind, ip).into(),
                 });
                 Ok(())
             }
@@ -231,7 +231,7 @@ impl Device for ToyRouter {
                                 to: from,
                                 // Datagram and Transmit ports are both (ours, theirs).
                                 protocol,
-                                bytes: frame(ACK, &seq.to_be_bytes()),
+                                bytes: frame(ACK, &seq.to_be_bytes()).into(),
                             });
                         }
                     }
@@ -239,7 +239,7 @@ impl Device for ToyRouter {
                         self.acks += 1;
                         self.events.push_back(ToyEvent::Acked { from, seq });
                     }
-                    _ => self.out.push_back(Transmit::Overlay(body.to_vec())),
+                    _ => self.out.push_back(Transmit::Overlay(body.into())),
                 }
                 Ok(())
             }

@@ -454,3 +454,36 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn fixed_header_exists_only_when_every_packet_carries_the_same_header() {
+    let mut keyed = endpoint(Config {
+        key: Some(7),
+        ..Config::default()
+    });
+    let fixed = keyed
+        .fixed_header(ProtocolType::IPV4)
+        .expect("no seq, no csum");
+    // The same bytes `encapsulate` writes, to any peer.
+    for peer in [SPOKE_A, SPOKE_B] {
+        let mut buf = [0u8; 12];
+        keyed
+            .encapsulate(peer, ProtocolType::IPV4, &mut buf, 8)
+            .expect("room");
+        let mut expected = [0u8; 8];
+        fixed.emit(&mut expected).expect("fits");
+        assert_eq!(buf[..8], expected);
+    }
+    keyed.count_encapsulated(3);
+    assert_eq!(keyed.stats().tx_packets, 5);
+    assert!(
+        endpoint(sequenced(None))
+            .fixed_header(ProtocolType::IPV4)
+            .is_none()
+    );
+    let checksummed = endpoint(Config {
+        checksum: true,
+        ..Config::default()
+    });
+    assert!(checksummed.fixed_header(ProtocolType::IPV4).is_none());
+}
