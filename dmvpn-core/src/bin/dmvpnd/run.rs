@@ -2,9 +2,16 @@
 //!
 //! One thread, one `mio::Poll` over the TUN device, the raw GRE and ESP sockets, the UDP 4500
 //! socket, the control socket and a signalfd for SIGINT/SIGTERM. The loop follows the node's
-//! run-loop contract: feed every input with `handle_packet`, drain `poll_transmit` and
-//! `poll_event` after each one, call `handle_timeout` and sleep until `poll_timeout`.
-//! `Instant::now()` is read here only, once per wake-up.
+//! run-loop contract: feed every input to the node, drain `poll_transmit` and `poll_event`
+//! after each one, call `handle_timeout` and sleep until `poll_timeout`. `Instant::now()` is
+//! read here only, once per wake-up.
+//!
+//! Packets are never copied by the loop: each read goes into a buffer from `Node::buffer`
+//! (the kernel writes into its spare room; an IPv4 header from a raw socket is stripped with
+//! `advance`), which the node takes by value: `Node::forward` for TUN packets (a fast-path
+//! transmit comes straight back and is sent at once), `Node::handle_buf` for the underlay.
+//! Every transmit's buffer goes back with `Node::recycle` once sent, so a steady stream of
+//! packets allocates nothing.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -14,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use dmvpn_core::{Datagram, Event, NAT_T_PORT, NextHop, Node, Transmit, UnderlayProtocol};
+use dmvpn_core::{DatagramBuf, Event, NAT_T_PORT, NextHop, Node, Transmit, UnderlayProtocol};
 use ipnet::IpNet;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -25,7 +32,7 @@ use tracing::{debug, info, warn};
 use crate::config_file::DriverConfig;
 use crate::control;
 use crate::show;
-use crate::sys::{KernelRoutes, RawSocket, Tun, require_root};
+use crate::sys::{KernelRoutes, RawSocket, Tun, recv_udp, require_root};
 
 const TUN: Token = Token(0);
 const GRE: Token = Token(1);
@@ -34,8 +41,10 @@ const UDP: Token = Token(3);
 const CONTROL: Token = Token(4);
 const SIGNAL: Token = Token(5);
 
-/// Largest packet read from any device or socket.
-const BUF_LEN: usize = 65_536;
+/// Scratch room behind a node buffer's spare room for a read that does not fit it (see
+/// `sys::recv_into`): with it, the largest packet read from any device or socket is over
+/// 64 KiB, as large as an IP datagram gets.
+const OVERFLOW_LEN: usize = 65_536;
 
 /// The OS side of one running interface.
 struct Io {
@@ -143,7 +152,7 @@ fn event_loop(
         node.install_sa(start, sa.peer, sa.inbound.clone(), sa.outbound.clone())
             .with_context(|| format!("installing the manual SA with {}", sa.peer))?;
     }
-    let mut buf = vec![0u8; BUF_LEN];
+    let mut overflow = vec![0u8; OVERFLOW_LEN];
     let mut events = Events::with_capacity(256);
     loop {
         flush(&mut node, io)?;
@@ -159,16 +168,24 @@ fn event_loop(
         for ev in &events {
             match ev.token() {
                 TUN => loop {
-                    match io.tun.recv(&mut buf) {
-                        Ok(n) => {
-                            if let Err(e) = node.handle_packet(now, Datagram::Overlay(&buf[..n])) {
-                                debug!("overlay packet dropped: {e}");
+                    let mut buf = node.buffer();
+                    match io.tun.recv(&mut buf, &mut overflow) {
+                        Ok(()) => {
+                            match node.forward(now, buf) {
+                                Ok(Some(t)) => transmit(&mut node, io, t),
+                                Ok(None) => {}
+                                Err(e) => debug!("overlay packet dropped: {e}"),
                             }
                             flush(&mut node, io)?;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e).context("reading the TUN device"),
+                        Err(e) => {
+                            node.recycle(buf);
+                            match e.kind() {
+                                io::ErrorKind::WouldBlock => break,
+                                io::ErrorKind::Interrupted => {}
+                                _ => return Err(e).context("reading the TUN device"),
+                            }
+                        }
                     }
                 },
                 GRE | ESP => {
@@ -180,50 +197,70 @@ fn event_loop(
                     };
                     loop {
                         let sock = if gre { &io.gre } else { &io.esp };
-                        match sock.recv(&mut buf) {
-                            Ok(Some((from, range))) => {
-                                let d = Datagram::Underlay {
+                        let mut buf = node.buffer();
+                        match sock.recv(&mut buf, &mut overflow) {
+                            Ok(Some(from)) => {
+                                let d = DatagramBuf::Underlay {
                                     from,
                                     protocol,
-                                    bytes: &buf[range],
+                                    bytes: buf,
                                 };
-                                if let Err(e) = node.handle_packet(now, d) {
+                                if let Err(e) = node.handle_buf(now, d) {
                                     debug!(%from, "underlay packet dropped: {e}");
                                 }
                                 flush(&mut node, io)?;
                             }
-                            Ok(None) => debug!("malformed or foreign packet on a raw socket"),
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Ok(None) => {
+                                node.recycle(buf);
+                                debug!("malformed or foreign packet on a raw socket");
+                            }
                             Err(e) => {
-                                // ICMP errors surface here as errors of the socket; not fatal.
-                                debug!("raw socket: {e}");
-                                break;
+                                node.recycle(buf);
+                                match e.kind() {
+                                    io::ErrorKind::WouldBlock => break,
+                                    io::ErrorKind::Interrupted => {}
+                                    _ => {
+                                        // ICMP errors surface here as errors of the socket;
+                                        // not fatal.
+                                        debug!("raw socket: {e}");
+                                        break;
+                                    }
+                                }
                             }
                         }
                     }
                 }
                 UDP => loop {
-                    match io.udp.recv_from(&mut buf) {
-                        Ok((n, from)) => {
-                            let d = Datagram::Underlay {
+                    let mut buf = node.buffer();
+                    match recv_udp(&io.udp, &mut buf, &mut overflow) {
+                        Ok(Some(from)) => {
+                            let d = DatagramBuf::Underlay {
                                 from: from.ip(),
                                 protocol: UnderlayProtocol::Udp {
                                     local_port: NAT_T_PORT,
                                     remote_port: from.port(),
                                 },
-                                bytes: &buf[..n],
+                                bytes: buf,
                             };
-                            if let Err(e) = node.handle_packet(now, d) {
+                            if let Err(e) = node.handle_buf(now, d) {
                                 debug!(%from, "UDP packet dropped: {e}");
                             }
                             flush(&mut node, io)?;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Ok(None) => {
+                            node.recycle(buf);
+                            debug!("UDP datagram without an IP source address");
+                        }
                         Err(e) => {
-                            debug!("UDP socket: {e}");
-                            break;
+                            node.recycle(buf);
+                            match e.kind() {
+                                io::ErrorKind::WouldBlock => break,
+                                io::ErrorKind::Interrupted => {}
+                                _ => {
+                                    debug!("UDP socket: {e}");
+                                    break;
+                                }
+                            }
                         }
                     }
                 },
@@ -265,32 +302,7 @@ fn flush(node: &mut Node, io: &mut Io) -> anyhow::Result<()> {
         let mut progressed = false;
         while let Some(t) = node.poll_transmit() {
             progressed = true;
-            let bytes = match t {
-                Transmit::Underlay {
-                    to,
-                    protocol,
-                    bytes,
-                } => {
-                    let r = match protocol {
-                        UnderlayProtocol::Gre => io.gre.send(to, &bytes),
-                        UnderlayProtocol::Esp => io.esp.send(to, &bytes),
-                        UnderlayProtocol::Udp { remote_port, .. } => {
-                            io.udp.send_to(&bytes, SocketAddr::new(to, remote_port))
-                        }
-                    };
-                    if let Err(e) = r {
-                        debug!(%to, ?protocol, "underlay send failed: {e}");
-                    }
-                    bytes
-                }
-                Transmit::Overlay(bytes) => {
-                    if let Err(e) = io.tun.send(&bytes) {
-                        debug!("TUN write failed: {e}");
-                    }
-                    bytes
-                }
-            };
-            node.recycle(bytes);
+            transmit(node, io, t);
         }
         while let Some(e) = node.poll_event() {
             progressed = true;
@@ -300,6 +312,37 @@ fn flush(node: &mut Node, io: &mut Io) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Sends one transmit (the kernel adds the outer IP header of underlay packets) and gives
+/// its buffer back to the node. A failed send is logged and the packet lost, as on a wire.
+fn transmit(node: &mut Node, io: &Io, t: Transmit) {
+    let bytes = match t {
+        Transmit::Underlay {
+            to,
+            protocol,
+            bytes,
+        } => {
+            let r = match protocol {
+                UnderlayProtocol::Gre => io.gre.send(to, &bytes),
+                UnderlayProtocol::Esp => io.esp.send(to, &bytes),
+                UnderlayProtocol::Udp { remote_port, .. } => {
+                    io.udp.send_to(&bytes, SocketAddr::new(to, remote_port))
+                }
+            };
+            if let Err(e) = r {
+                debug!(%to, ?protocol, "underlay send failed: {e}");
+            }
+            bytes
+        }
+        Transmit::Overlay(bytes) => {
+            if let Err(e) = io.tun.send(&bytes) {
+                debug!("TUN write failed: {e}");
+            }
+            bytes
+        }
+    };
+    node.recycle(bytes);
 }
 
 /// Logs an event and mirrors route changes into the kernel: every prefix the node routes

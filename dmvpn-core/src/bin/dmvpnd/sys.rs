@@ -1,18 +1,24 @@
 //! OS glue of the Linux driver: the TUN overlay device, raw IPv4 or IPv6 sockets for GRE (47)
 //! and ESP (50), the UDP 4500 socket, and kernel routes over the TUN device.
 //!
-//! No `unsafe` here: tun-rs, socket2, netlink-sys and std do the system calls. Routes are
+//! Packets are read straight into the node's [`PacketBuf`]s (their spare room, then a shared
+//! overflow buffer for the rare datagram that is larger: see [`recv_into`]), so the node
+//! forwards them where they lie. One `unsafe` block, in [`recv_from_vectored`] (socket2's
+//! scatter read with the source address takes possibly-uninitialised slices); otherwise
+//! tun-rs, socket2, netlink-sys and std do the system calls. Routes are
 //! rtnetlink requests built with netlink-packet-route (the message crate of the rust-netlink
 //! project, the one `rtnetlink` is built on) and sent on a blocking netlink-sys socket: there
 //! are only a handful per run, so `rtnetlink` itself and the tokio runtime it needs would add
 //! much for nothing.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::io::{self, IoSliceMut, Read};
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
 use anyhow::{Context, bail};
+use dmvpn_core::PacketBuf;
 use ipnet::IpNet;
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkBuffer, NetlinkMessage,
@@ -22,7 +28,7 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, MaybeUninitSlice, Protocol, SockAddr, SockRef, Socket, Type};
 use tracing::{debug, warn};
 
 /// Adds the hint every OS error of `dmvpnd run` deserves when it is a permission problem.
@@ -94,9 +100,9 @@ impl Tun {
         self.dev.as_raw_fd()
     }
 
-    /// One packet, or `WouldBlock`.
-    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.dev.recv(buf)
+    /// Reads one packet into `buf` (see [`recv_into`]), or `WouldBlock`.
+    pub(crate) fn recv(&self, buf: &mut PacketBuf, overflow: &mut [u8]) -> io::Result<()> {
+        recv_into(buf, overflow, |iov| Ok((self.dev.recv_vectored(iov)?, ())))
     }
 
     pub(crate) fn send(&self, packet: &[u8]) -> io::Result<usize> {
@@ -148,28 +154,91 @@ impl RawSocket {
         self.sock.as_raw_fd()
     }
 
-    /// Receives one packet into `buf` and returns the outer source and the range of the
-    /// payload (after the IPv4 header); `Ok(None)` for a malformed or foreign packet.
+    /// Receives one packet into `buf` (see [`recv_into`]) and returns the outer source, with
+    /// `buf` holding the payload: an IPv4 header is checked and stripped ([`strip_ipv4`]),
+    /// bytes beyond its total length cut. `Ok(None)` for a malformed or foreign packet (`buf`
+    /// then holds what was read).
     pub(crate) fn recv(
         &self,
-        buf: &mut [u8],
-    ) -> io::Result<Option<(IpAddr, std::ops::Range<usize>)>> {
+        buf: &mut PacketBuf,
+        overflow: &mut [u8],
+    ) -> io::Result<Option<IpAddr>> {
         if self.v6 {
-            let (n, from) = nix::sys::socket::recvfrom::<nix::sys::socket::SockaddrIn6>(
-                self.sock.as_raw_fd(),
-                buf,
-            )
-            .map_err(io::Error::from)?;
-            return Ok(from.map(|a| (IpAddr::V6(a.ip()), 0..n.min(buf.len()))));
+            let from = recv_into(buf, overflow, |iov| recv_from_vectored(&self.sock, iov))?;
+            return Ok(match from.as_socket() {
+                Some(SocketAddr::V6(a)) => Some(IpAddr::V6(*a.ip())),
+                _ => None,
+            });
         }
-        let n = (&self.sock).read(buf)?;
-        Ok(strip_ipv4(&buf[..n], self.protocol))
+        recv_into(buf, overflow, |iov| {
+            Ok(((&self.sock).read_vectored(iov)?, ()))
+        })?;
+        let Some((from, range)) = strip_ipv4(buf, self.protocol) else {
+            return Ok(None);
+        };
+        buf.truncate(range.end);
+        buf.advance(range.start);
+        Ok(Some(from))
     }
 
     pub(crate) fn send(&self, to: IpAddr, bytes: &[u8]) -> io::Result<usize> {
         self.sock
             .send_to(bytes, &SockAddr::from(SocketAddr::new(to, 0)))
     }
+}
+
+/// Receives one UDP datagram into `buf` (see [`recv_into`]) and returns its source.
+pub(crate) fn recv_udp(
+    udp: &UdpSocket,
+    buf: &mut PacketBuf,
+    overflow: &mut [u8],
+) -> io::Result<Option<SocketAddr>> {
+    let sock = SockRef::from(udp);
+    let from = recv_into(buf, overflow, |iov| recv_from_vectored(&sock, iov))?;
+    Ok(from.as_socket())
+}
+
+/// Reads one packet with `read` (a scatter read of one datagram) into the spare room of
+/// `buf` and commits it. A packet larger than that room continues in `overflow` (the
+/// driver's one 64 KiB scratch buffer) and is appended to `buf`, which grows: the only copy
+/// and the only allocation, for packets no 1500-byte link carries. Returns what `read`
+/// returns besides the length (the source address).
+pub(crate) fn recv_into<T>(
+    buf: &mut PacketBuf,
+    overflow: &mut [u8],
+    read: impl FnOnce(&mut [IoSliceMut<'_>; 2]) -> io::Result<(usize, T)>,
+) -> io::Result<T> {
+    let spare = buf.spare_mut();
+    let room = spare.len();
+    let (n, extra) = read(&mut [IoSliceMut::new(spare), IoSliceMut::new(overflow)])?;
+    buf.commit(n.min(room));
+    if let Some(rest) = n.checked_sub(room).filter(|&r| r > 0) {
+        buf.extend_from_slice(overflow.get(..rest).unwrap_or(overflow));
+    }
+    Ok(extra)
+}
+
+/// `recvmsg(2)` of one datagram into `bufs`, with its source address.
+#[allow(unsafe_code)]
+fn recv_from_vectored(
+    sock: &Socket,
+    [a, b]: &mut [IoSliceMut<'_>; 2],
+) -> io::Result<(usize, SockAddr)> {
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, so each cast is a valid view of the
+    // same initialised bytes. The danger of such a view, writing uninitialised bytes through
+    // it that the `&mut [u8]` would then expose, does not arise: only the kernel writes into
+    // these slices (socket2's `recv_from_vectored` passes them to `recvmsg(2)` and documents
+    // that it writes no uninitialised bytes, which is how its own `Read::read_vectored` for
+    // initialised buffers is built), and the views end with this function.
+    let (a, b) = unsafe {
+        (
+            &mut *(&mut **a as *mut [u8] as *mut [MaybeUninit<u8>]),
+            &mut *(&mut **b as *mut [u8] as *mut [MaybeUninit<u8>]),
+        )
+    };
+    let mut iov = [MaybeUninitSlice::new(a), MaybeUninitSlice::new(b)];
+    sock.recv_from_vectored(&mut iov)
+        .map(|(n, _flags, from)| (n, from))
 }
 
 /// Validates the IPv4 header of a packet from a raw socket and returns the source and the
@@ -212,7 +281,7 @@ impl KernelRoutes {
             .context("connecting the NETLINK_ROUTE socket to the kernel")?;
         // The kernel answers a route request while handling the send, so the ACK is already
         // queued when we read it; the timeout only guards against a kernel that never answers.
-        socket2::SockRef::from(&sock)
+        SockRef::from(&sock)
             .set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .context("NETLINK_ROUTE socket: receive timeout")?;
         Ok(Self {
@@ -377,6 +446,98 @@ mod tests {
         p[0] = 0x65;
         assert!(strip_ipv4(&p, 47).is_none(), "not IPv4");
         assert!(strip_ipv4(&[], 47).is_none());
+    }
+
+    /// A scatter read that writes `packet` across the slices, as the kernel does.
+    fn fake_read(
+        packet: &[u8],
+    ) -> impl FnOnce(&mut [IoSliceMut<'_>; 2]) -> io::Result<(usize, ())> {
+        move |iov| {
+            let mut rest = packet;
+            for s in iov.iter_mut() {
+                let k = rest.len().min(s.len());
+                s[..k].copy_from_slice(&rest[..k]);
+                rest = &rest[k..];
+            }
+            Ok((packet.len() - rest.len(), ()))
+        }
+    }
+
+    #[test]
+    fn recv_into_reads_into_the_spare_room_and_spills_over() {
+        let mut overflow = vec![0u8; 65_536];
+        let mut b = PacketBuf::new();
+        let room = b.spare_mut().len();
+        let small: Vec<u8> = (0..200u8).collect();
+        recv_into(&mut b, &mut overflow, fake_read(&small)).unwrap();
+        assert_eq!(&b[..], &small[..]);
+        assert_eq!(
+            b.headroom(),
+            PacketBuf::HEADROOM,
+            "read where the packet starts"
+        );
+
+        // Larger than the buffer's room: the tail lands in `overflow` and is appended.
+        let big: Vec<u8> = (0..room + 3000).map(|i| (i % 251) as u8).collect();
+        let mut b = PacketBuf::new();
+        recv_into(&mut b, &mut overflow, fake_read(&big)).unwrap();
+        assert_eq!(&b[..], &big[..]);
+        assert!(
+            b.headroom() >= PacketBuf::HEADROOM,
+            "still room for headers"
+        );
+
+        // Exactly the room: nothing taken from `overflow`.
+        let mut b = PacketBuf::new();
+        overflow.fill(0xee);
+        recv_into(&mut b, &mut overflow, fake_read(&big[..room])).unwrap();
+        assert_eq!(&b[..], &big[..room]);
+
+        // An error leaves the buffer empty.
+        let mut b = PacketBuf::new();
+        let e = recv_into(&mut b, &mut overflow, |_| {
+            Err::<(usize, ()), _>(io::Error::from(io::ErrorKind::WouldBlock))
+        });
+        assert_eq!(e.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn raw_ipv4_read_keeps_only_the_payload() {
+        // What RawSocket::recv does after the read: IPv4 header stripped, bytes beyond the
+        // total length (24) cut.
+        let wire = [
+            0x45, 0, 0, 24, 0, 0, 0, 0, 64, 47, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2, 0, 0, 0x08, 0,
+            0xde, 0xad,
+        ];
+        let mut b = PacketBuf::new();
+        recv_into(&mut b, &mut [0u8; 16], fake_read(&wire)).unwrap();
+        let (_, range) = strip_ipv4(&b, 47).unwrap();
+        b.truncate(range.end);
+        b.advance(range.start);
+        assert_eq!(&b[..], &[0, 0, 0x08, 0]);
+        assert_eq!(b.headroom(), PacketBuf::HEADROOM + 20);
+    }
+
+    #[test]
+    fn udp_datagrams_land_whole_with_their_source() {
+        // Loopback UDP, no privileges: exercises the scatter read with the source address
+        // (the one `unsafe` block) for a datagram that fits and one that spills over.
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut overflow = vec![0u8; 65_536];
+        for len in [100usize, 9000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            tx.send_to(&data, rx.local_addr().unwrap()).unwrap();
+            let mut b = PacketBuf::new();
+            let from = recv_udp(&rx, &mut b, &mut overflow).unwrap();
+            assert_eq!(from, Some(tx.local_addr().unwrap()));
+            assert_eq!(&b[..], &data[..], "{len} bytes");
+        }
+        rx.set_nonblocking(true).unwrap();
+        let mut b = PacketBuf::new();
+        let e = recv_udp(&rx, &mut b, &mut overflow).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
 
     /// Parses a request built by `route_request` back and returns its header and route.
