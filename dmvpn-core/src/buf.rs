@@ -23,13 +23,23 @@ use core::ops::{Deref, DerefMut, Range};
 /// bytes before `start` are the headroom, the bytes after `end` the tailroom.
 ///
 /// Dereferences to the packet (`&[u8]`); equality and `Debug` look at the packet only.
-/// Allocates only when created or when a packet outgrows it.
+/// Allocates only when created or when a packet outgrows it. Three words (it moves through
+/// every queue and return value of the data path): an allocation holds at most 4 GiB.
 #[derive(Clone)]
 pub struct PacketBuf {
     /// The whole allocation, initialised (so reads into the tailroom need no zeroing).
-    bytes: Vec<u8>,
-    start: usize,
-    end: usize,
+    bytes: Box<[u8]>,
+    start: u32,
+    end: u32,
+}
+
+/// The largest allocation (offsets are `u32`).
+const MAX_ALLOCATION: usize = u32::MAX as usize;
+
+/// `n` as an offset (callers keep it within an allocation, which fits `u32`).
+#[inline]
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl PacketBuf {
@@ -53,11 +63,35 @@ impl PacketBuf {
     /// An empty buffer with the standard headroom and tailroom and room for a packet of
     /// `capacity` bytes (use the interface MTU for jumbo frames).
     pub fn with_capacity(capacity: usize) -> Self {
-        let total = Self::HEADROOM + capacity + Self::TAILROOM;
+        let total = (Self::HEADROOM + Self::TAILROOM).saturating_add(capacity);
         Self {
-            bytes: vec![0; total],
-            start: Self::HEADROOM,
-            end: Self::HEADROOM,
+            bytes: vec![0; total.min(MAX_ALLOCATION)].into_boxed_slice(),
+            start: offset(Self::HEADROOM),
+            end: offset(Self::HEADROOM),
+        }
+    }
+
+    /// Where the packet starts in the allocation.
+    #[inline]
+    fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    /// Where the packet ends in the allocation.
+    #[inline]
+    fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    /// Grows the allocation to `total` bytes (at most 4 GiB), keeping its contents.
+    fn grow(&mut self, total: usize) {
+        let total = total.min(MAX_ALLOCATION);
+        if total > self.bytes.len() {
+            let mut bytes = vec![0; total].into_boxed_slice();
+            if let Some(dst) = bytes.get_mut(..self.bytes.len()) {
+                dst.copy_from_slice(&self.bytes);
+            }
+            self.bytes = bytes;
         }
     }
 
@@ -71,32 +105,33 @@ impl PacketBuf {
     /// The packet.
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
-        self.bytes.get(self.start..self.end).unwrap_or_default()
+        self.bytes.get(self.start()..self.end()).unwrap_or_default()
     }
 
     /// The packet, mutably.
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        self.bytes.get_mut(self.start..self.end).unwrap_or_default()
+        let range = self.start()..self.end();
+        self.bytes.get_mut(range).unwrap_or_default()
     }
 
     /// Bytes free in front of the packet.
     #[inline]
     pub fn headroom(&self) -> usize {
-        self.start
+        self.start()
     }
 
     /// Bytes free behind the packet.
     #[inline]
     pub fn tailroom(&self) -> usize {
-        self.bytes.len() - self.end
+        self.bytes.len() - self.end()
     }
 
     /// Empties the buffer and restores the standard headroom (as far as the allocation
     /// allows).
     #[inline]
     pub fn clear(&mut self) {
-        self.start = Self::HEADROOM.min(self.bytes.len());
+        self.start = offset(Self::HEADROOM.min(self.bytes.len()));
         self.end = self.start;
     }
 
@@ -104,13 +139,13 @@ impl PacketBuf {
     /// header, which becomes headroom.
     #[inline]
     pub fn advance(&mut self, n: usize) {
-        self.start += n.min(self.end - self.start);
+        self.start += offset(n.min(self.len()));
     }
 
     /// Shortens the packet to `len` bytes; no effect if it is not longer.
     #[inline]
     pub fn truncate(&mut self, len: usize) {
-        self.end = self.end.min(self.start + len);
+        self.end = offset(self.end().min(self.start() + len.min(self.len())));
     }
 
     /// Writes `header` into the headroom just in front of the packet and makes it part of
@@ -118,13 +153,13 @@ impl PacketBuf {
     /// nothing, when the headroom is too small.
     #[inline]
     pub fn prepend(&mut self, header: &[u8]) -> bool {
-        let Some(start) = self.start.checked_sub(header.len()) else {
+        let Some(start) = self.start().checked_sub(header.len()) else {
             return false;
         };
-        match self.bytes.get_mut(start..self.start) {
+        match self.bytes.get_mut(start..self.start()) {
             Some(room) => {
                 room.copy_from_slice(header);
-                self.start = start;
+                self.start = offset(start);
                 true
             }
             None => false,
@@ -137,13 +172,13 @@ impl PacketBuf {
     /// changing nothing, when the headroom is smaller than `N` or `len > N`.
     #[inline]
     pub(crate) fn prepend_fixed<const N: usize>(&mut self, header: &[u8; N], len: usize) -> bool {
-        let Some(at) = self.start.checked_sub(N) else {
+        let Some(at) = self.start().checked_sub(N) else {
             return false;
         };
-        match self.bytes.get_mut(at..self.start) {
+        match self.bytes.get_mut(at..self.start()) {
             Some(room) if len <= N => {
                 room.copy_from_slice(header);
-                self.start -= len;
+                self.start -= offset(len);
                 true
             }
             _ => false,
@@ -153,14 +188,16 @@ impl PacketBuf {
     /// Appends `bytes` to the packet, growing the allocation (keeping the tailroom) when
     /// they do not fit.
     #[inline]
+    ///
+    /// Bytes that would take the allocation beyond 4 GiB are not appended.
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
-        let end = self.end + bytes.len();
+        let end = self.end() + bytes.len();
         if end > self.bytes.len() {
-            self.bytes.resize(end + Self::TAILROOM, 0);
+            self.grow(end + Self::TAILROOM);
         }
-        if let Some(dst) = self.bytes.get_mut(self.end..end) {
+        if let Some(dst) = self.bytes.get_mut(self.end()..end) {
             dst.copy_from_slice(bytes);
-            self.end = end;
+            self.end = offset(end);
         }
     }
 
@@ -168,21 +205,24 @@ impl PacketBuf {
     /// [`commit`](Self::commit) its length.
     #[inline]
     pub fn spare_mut(&mut self) -> &mut [u8] {
-        self.bytes.get_mut(self.end..).unwrap_or_default()
+        let end = self.end();
+        self.bytes.get_mut(end..).unwrap_or_default()
     }
 
     /// Makes the first `n` bytes of [`spare_mut`](Self::spare_mut) part of the packet (at
     /// most all of the tailroom).
     #[inline]
     pub fn commit(&mut self, n: usize) {
-        self.end += n.min(self.tailroom());
+        self.end += offset(n.min(self.tailroom()));
     }
 
     /// The packet as a `Vec` (moves the bytes to the front of the allocation).
-    pub fn into_vec(mut self) -> Vec<u8> {
-        self.bytes.truncate(self.end);
-        self.bytes.drain(..self.start);
-        self.bytes
+    pub fn into_vec(self) -> Vec<u8> {
+        let (start, end) = (self.start(), self.end());
+        let mut v = self.bytes.into_vec();
+        v.truncate(end);
+        v.drain(..start);
+        v
     }
 
     /// Size of the allocation (headroom + packet + tailroom).
@@ -195,7 +235,8 @@ impl PacketBuf {
     /// the packet (GRE into the headroom, ESP into both).
     #[inline]
     pub(crate) fn raw_mut(&mut self) -> (&mut [u8], Range<usize>) {
-        (&mut self.bytes, self.start..self.end)
+        let range = self.start()..self.end();
+        (&mut self.bytes, range)
     }
 
     /// Makes `range` of the allocation the packet (after a codec wrote headers or a trailer
@@ -203,25 +244,26 @@ impl PacketBuf {
     #[inline]
     pub(crate) fn set_range(&mut self, range: Range<usize>) {
         let end = range.end.min(self.bytes.len());
-        self.start = range.start.min(end);
-        self.end = end;
+        self.start = offset(range.start.min(end));
+        self.end = offset(end);
     }
 
     /// Makes sure `head` bytes of headroom and `tail` bytes of tailroom exist, moving the
     /// packet (one copy, into a grown allocation if needed) when they do not.
     pub(crate) fn reserve_around(&mut self, head: usize, tail: usize) {
-        if self.start >= head && self.tailroom() >= tail {
+        if self.start() >= head && self.tailroom() >= tail {
             return;
         }
-        let len = self.end - self.start;
+        let len = self.len();
         let head = head.max(Self::HEADROOM);
         let total = head + len + tail.max(Self::TAILROOM);
-        if self.bytes.len() < total {
-            self.bytes.resize(total, 0);
+        if total > MAX_ALLOCATION {
+            return;
         }
-        self.bytes.copy_within(self.start..self.end, head);
-        self.start = head;
-        self.end = head + len;
+        self.grow(total);
+        self.bytes.copy_within(self.start()..self.end(), head);
+        self.start = offset(head);
+        self.end = offset(head + len);
     }
 }
 
@@ -264,10 +306,10 @@ impl From<&[u8]> for PacketBuf {
 impl From<Vec<u8>> for PacketBuf {
     /// Takes the vector as it is (no headroom; a later encapsulation moves the packet once).
     fn from(mut bytes: Vec<u8>) -> Self {
-        let end = bytes.len();
-        bytes.resize(bytes.capacity(), 0);
+        bytes.truncate(MAX_ALLOCATION);
+        let end = offset(bytes.len());
         Self {
-            bytes,
+            bytes: bytes.into_boxed_slice(),
             start: 0,
             end,
         }

@@ -17,7 +17,10 @@ use esp::crypto::Secret;
 use esp::crypto::insecure::{INSECURE_ICV_BYTE, insecure_provider};
 use esp::{Direction, Keys, Lifetimes, Mode, SaParams, Spi, Transform};
 
-use crate::{Config, Datagram, IpsecPolicy, Node, Phase, StaticRoute, UnderlayProtocol};
+use crate::{
+    Config, Datagram, DatagramBuf, IpsecPolicy, Node, PacketBuf, Phase, StaticRoute,
+    UnderlayProtocol,
+};
 
 const PEERS: [[u8; 4]; 4] = [
     [192, 0, 2, 1],
@@ -166,14 +169,28 @@ pub fn dmvpn_node(data: &[u8]) {
                 let n = usize::from(s.byte().unwrap_or(0));
                 let mut bytes = vec![0, 0, pt[0], pt[1]];
                 bytes.extend_from_slice(s.bytes(n));
-                let _ = node.handle_packet(
-                    now,
-                    Datagram::Underlay {
-                        from: peer,
-                        protocol: UnderlayProtocol::Gre,
-                        bytes: &bytes,
-                    },
-                );
+                if n.is_multiple_of(2) {
+                    let _ = node.handle_packet(
+                        now,
+                        Datagram::Underlay {
+                            from: peer,
+                            protocol: UnderlayProtocol::Gre,
+                            bytes: &bytes,
+                        },
+                    );
+                } else {
+                    // The in-place path, in a node buffer.
+                    let mut b = node.buffer();
+                    b.extend_from_slice(&bytes);
+                    let _ = node.handle_buf(
+                        now,
+                        DatagramBuf::Underlay {
+                            from: peer,
+                            protocol: UnderlayProtocol::Gre,
+                            bytes: b,
+                        },
+                    );
+                }
             }
             4 | 5 => {
                 // ESP with SPI 0x1001 and a forged insecure ICV, raw or in UDP 4500.
@@ -204,7 +221,12 @@ pub fn dmvpn_node(data: &[u8]) {
             6 => {
                 let n = usize::from(s.byte().unwrap_or(0));
                 let bytes = s.bytes(n).to_vec();
-                let _ = node.handle_packet(now, Datagram::Overlay(&bytes));
+                if n.is_multiple_of(2) {
+                    let _ = node.handle_packet(now, Datagram::Overlay(&bytes));
+                } else {
+                    // A caller's own buffer without headroom.
+                    let _ = node.handle_buf(now, DatagramBuf::Overlay(PacketBuf::from(bytes)));
+                }
             }
             7 => {
                 // A well-formed IPv4/ICMP packet to a fuzzer-chosen destination and TTL.
@@ -215,7 +237,19 @@ pub fn dmvpn_node(data: &[u8]) {
                     .icmpv4_echo_request(1, 1);
                 let mut p = Vec::new();
                 if b.write(&mut p, &vec![0u8; len]).is_ok() {
-                    let _ = node.handle_packet(now, Datagram::Overlay(&p));
+                    if ttl.is_multiple_of(2) {
+                        let _ = node.handle_packet(now, Datagram::Overlay(&p));
+                    } else {
+                        // The data-plane entry: a fast-path transmit comes back directly.
+                        let mut buf = node.buffer();
+                        buf.extend_from_slice(&p);
+                        if let Ok(Some(t)) = node.forward(now, buf) {
+                            let (crate::Transmit::Underlay { bytes, .. }
+                            | crate::Transmit::Overlay(bytes)) = t;
+                            assert!(bytes.len() >= p.len(), "the packet leaves whole");
+                            node.recycle(bytes);
+                        }
+                    }
                 }
             }
             8 => {

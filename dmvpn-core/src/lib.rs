@@ -16,16 +16,19 @@
 //!   and NHRP routes ([`fib`]), TTL decremented, ICMP errors from the tunnel address, path MTU
 //!   after GRE/ESP overhead; GRE encapsulated in place and, with [`IpsecPolicy::Required`],
 //!   sealed with ESP in transport mode (ESP-in-UDP behind NAT). Fail closed: without an SA
-//!   nothing leaves in clear.
+//!   nothing leaves in clear. Packets travel in [`PacketBuf`]s with headroom, so a driver that
+//!   reads into the node's buffers ([`Node::buffer`], [`Node::handle_buf`], [`Node::forward`])
+//!   gets them forwarded without a copy; a cached adjacency per destination makes the common
+//!   case (a known peer over cleartext GRE) a header copy and a TTL decrement.
 //! * **Observability**: [`Event`]s for every state change, typed [`DropReason`]s counted in
 //!   [`Stats`], `show dmvpn`-style views ([`Node::peers`], [`Node::routes`], [`Node::nhrp`]).
 //!
 //! # Run loop
 //!
-//! After every [`Node::handle_packet`], [`Node::handle_timeout`] or verb, drain
-//! [`Node::poll_transmit`] and [`Node::poll_event`] until both return `None` (give consumed
-//! buffers back with [`Node::recycle`]), then sleep until [`Node::poll_timeout`] or the next
-//! packet. The node never reads a clock: `now` is passed in; randomness comes from the crypto
+//! After every [`Node::handle_packet`] (or [`Node::handle_buf`]), [`Node::handle_timeout`] or
+//! verb, drain [`Node::poll_transmit`] and [`Node::poll_event`] until both return `None`
+//! (give consumed buffers back with [`Node::recycle`]), then sleep until
+//! [`Node::poll_timeout`] or the next packet. The node never reads a clock: `now` is passed in; randomness comes from the crypto
 //! provider's `SecureRandom`. See [`Node`] for a driver skeleton; `dmvpnd` (feature `driver`)
 //! is the reference Linux driver and `demo` (feature `sim`) runs hub and spokes in-process.
 //!

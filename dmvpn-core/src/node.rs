@@ -129,15 +129,19 @@ enum Path {
 /// behind the machine contract of DESIGN.md §2.
 ///
 /// # Run loop
-/// After every [`handle_packet`](Self::handle_packet), [`handle_timeout`](Self::handle_timeout)
-/// or verb, drain [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event)
-/// until both return `None`, give consumed buffers back with [`recycle`](Self::recycle), then
-/// sleep until [`poll_timeout`](Self::poll_timeout) or the next packet:
+/// After every [`handle_packet`](Self::handle_packet) / [`handle_buf`](Self::handle_buf),
+/// [`handle_timeout`](Self::handle_timeout) or verb, drain
+/// [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event) until both
+/// return `None`, give sent buffers back with [`recycle`](Self::recycle), then sleep until
+/// [`poll_timeout`](Self::poll_timeout) or the next packet. A driver that reads packets into
+/// the node's own buffers ([`buffer`](Self::buffer)) lets the node forward them in place,
+/// and [`forward`](Self::forward) hands a packet from the LAN straight back as its transmit
+/// when it takes the fast path:
 ///
 /// ```no_run
 /// # use std::time::Instant;
-/// # use dmvpn_core::{Node, Datagram, Transmit};
-/// # fn next_input(_: Option<Instant>) -> Option<(Instant, Vec<u8>)> { None }
+/// # use dmvpn_core::{Node, PacketBuf, Transmit};
+/// # fn read_tun(_: &mut [u8], _: Option<Instant>) -> Option<(Instant, usize)> { None }
 /// # fn send(_: &Transmit) {}
 /// fn drive(mut node: Node) {
 ///     loop {
@@ -149,11 +153,20 @@ enum Path {
 ///         while let Some(event) = node.poll_event() {
 ///             println!("{event:?}");
 ///         }
-///         match next_input(node.poll_timeout()) {
-///             Some((now, ip_packet)) => {
-///                 let _ = node.handle_packet(now, Datagram::Overlay(&ip_packet));
+///         let mut buf: PacketBuf = node.buffer();
+///         match read_tun(buf.spare_mut(), node.poll_timeout()) {
+///             Some((now, n)) => {
+///                 buf.commit(n);
+///                 if let Ok(Some(t)) = node.forward(now, buf) {
+///                     send(&t);
+///                     let (Transmit::Underlay { bytes, .. } | Transmit::Overlay(bytes)) = t;
+///                     node.recycle(bytes);
+///                 }
 ///             }
-///             None => node.handle_timeout(Instant::now()),
+///             None => {
+///                 node.recycle(buf);
+///                 node.handle_timeout(Instant::now());
+///             }
 ///         }
 ///     }
 /// }
@@ -170,6 +183,14 @@ enum Path {
 /// install a shortcut. GRE is encapsulated in place in front of the payload and, when the
 /// policy requires IPsec, sealed with ESP in transport mode; without an SA nothing leaves in
 /// clear.
+///
+/// The result of that work for one destination over a direct path (route, NBMA peer, its
+/// state slot and SA, path MTU, the GRE header when it is the same for every packet) is kept
+/// in a direct-mapped adjacency cache of 256 slots, valid while the forwarding table and
+/// everything else it rests on (NHRP input and timers, SAs, NAT-T ports) are unchanged. A
+/// packet whose destination has such an adjacency over cleartext GRE, with a TTL above 1, that
+/// fits the path MTU and needs no NHRP report, takes the fast path: the header is copied into
+/// the buffer's headroom, the TTL decremented, the counters updated, nothing else.
 pub struct Node {
     cfg: Config,
     own: IpAddr,
