@@ -33,6 +33,8 @@ const USED_MARK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1
 const USED_MARK_SLOTS: usize = 64;
 /// Slots of the adjacency cache (direct-mapped by overlay destination).
 const ADJ_SLOTS: usize = 256;
+/// Slots of the peer-id cache (direct-mapped by NBMA address).
+const PEER_CACHE_SLOTS: usize = 64;
 /// Most queued transmits and events.
 const OUTBOX_MAX: usize = 65_536;
 const EVENTS_MAX: usize = 65_536;
@@ -94,6 +96,9 @@ struct Adjacency {
     usage: Usage,
     /// When the next use is reported to NHRP.
     report_after: Instant,
+    /// The destination is on the LAN side (a connected local network): the packet is
+    /// delivered there; `target`, `mtu`, the GRE header and `usage` are unused.
+    lan: bool,
 }
 
 /// The adjacency cache slot of `dst`.
@@ -201,6 +206,9 @@ pub struct Node {
     fib: Fib,
     peers: Vec<Peer>,
     peer_ids: BTreeMap<IpAddr, PeerId>,
+    /// Direct-mapped cache in front of `peer_ids` for the receive path (peers are never
+    /// removed, so a cached id stays right).
+    peer_cache: [Option<(IpAddr, PeerId)>; PEER_CACHE_SLOTS],
     /// Direct-mapped cache of adjacencies by overlay destination.
     adj: Vec<Option<Adjacency>>,
     /// Bumped whenever an adjacency may have changed other than through the FIB.
@@ -293,6 +301,7 @@ impl Node {
             fib: Fib::new(),
             peers: Vec::new(),
             peer_ids: BTreeMap::new(),
+            peer_cache: [None; PEER_CACHE_SLOTS],
             adj: Vec::new(),
             adj_gen: 0,
             touched: false,
@@ -888,8 +897,6 @@ impl Node {
                 (adj, Path::Direct)
             }
             None => {
-                // The slow path may call into NHRP (resolution, cache use).
-                self.touched = true;
                 let Some(route) = self.fib.lookup_cached(h.dst) else {
                     self.icmp(now, &h, &buf, IcmpError::Unreachable);
                     return self.discard(buf, DropReason::NoRoute(h.dst));
@@ -899,7 +906,11 @@ impl Node {
                 }
                 match route.next_hop {
                     NextHop::Discard => return self.discard(buf, DropReason::Discard(h.dst)),
-                    NextHop::Lan => return self.deliver(buf, true),
+                    NextHop::Lan => {
+                        let adj = self.lan_adjacency(now, h.dst);
+                        self.store_adjacency(slot, adj);
+                        return self.deliver(buf, true);
+                    }
                     NextHop::Nbma(_) | NextHop::Tunnel(_) | NextHop::TunnelConnected => {}
                 }
                 let (to, path, usage) = match self.next_hop_nbma(now, h.dst, route) {
@@ -908,12 +919,7 @@ impl Node {
                 };
                 let adj = self.adjacency(now, h.dst, to, usage);
                 if path == Path::Direct {
-                    if self.adj.is_empty() {
-                        self.adj = vec![None; ADJ_SLOTS];
-                    }
-                    if let Some(s) = self.adj.get_mut(slot) {
-                        *s = Some(adj);
-                    }
+                    self.store_adjacency(slot, adj);
                 }
                 (adj, path)
             }
@@ -971,8 +977,17 @@ impl Node {
         if a.dst != h.dst
             || a.generation != self.adj_gen
             || a.fib_generation != self.fib.generation()
-            || a.gre_len == 0
             || h.ttl <= 1
+        {
+            return Err(buf);
+        }
+        if a.lan {
+            // A local network: deliver to the LAN side.
+            decrement_ttl(&mut buf);
+            self.stats.overlay_out += 1;
+            return Ok(Transmit::Overlay(buf));
+        }
+        if a.gre_len == 0
             || now >= a.report_after
             || (buf.len() > usize::from(a.mtu) && h.dont_fragment)
             || (ingress.is_some() && self.redirect)
@@ -1026,6 +1041,7 @@ impl Node {
         match self.adj.get(slot) {
             Some(Some(a))
                 if a.dst == dst
+                    && !a.lan
                     && a.generation == self.adj_gen
                     && a.fib_generation == self.fib.generation() =>
             {
@@ -1065,6 +1081,38 @@ impl Node {
             gre_len,
             usage,
             report_after: now,
+            lan: false,
+        }
+    }
+
+    /// The adjacency of `dst` on the LAN side.
+    fn lan_adjacency(&self, now: Instant, dst: IpAddr) -> Adjacency {
+        Adjacency {
+            dst,
+            generation: self.adj_gen,
+            fib_generation: self.fib.generation(),
+            target: Target {
+                to: dst,
+                peer: None,
+                sa: None,
+                udp: None,
+            },
+            mtu: 0,
+            gre_header: [0; gre::wire::Repr::MAX_HEADER_LEN],
+            gre_len: 0,
+            usage: Usage::None,
+            report_after: now,
+            lan: true,
+        }
+    }
+
+    /// Keeps `adj` in its cache slot (allocating the cache on first use).
+    fn store_adjacency(&mut self, slot: usize, adj: Adjacency) {
+        if self.adj.is_empty() {
+            self.adj = vec![None; ADJ_SLOTS];
+        }
+        if let Some(s) = self.adj.get_mut(slot) {
+            *s = Some(adj);
         }
     }
 
@@ -1117,6 +1165,8 @@ impl Node {
         dst: IpAddr,
         route: Lookup,
     ) -> Result<(IpAddr, Path, Usage), DropReason> {
+        // NHRP may be asked to resolve or told of cache use.
+        self.touched = true;
         let nh = match route.next_hop {
             NextHop::Nbma(nbma) => {
                 return Ok((nbma, Path::Direct, Usage::Shortcut(route.prefix)));
@@ -1444,7 +1494,16 @@ impl Node {
     /// The state slot of `nbma`, created on first contact while the table has room (`force`:
     /// always, for state the caller installs).
     fn peer_id(&mut self, now: Instant, nbma: IpAddr, force: bool) -> Option<PeerId> {
+        let slot = adjacency_slot(nbma) % PEER_CACHE_SLOTS;
+        if let Some(Some((a, id))) = self.peer_cache.get(slot)
+            && *a == nbma
+        {
+            return Some(*id);
+        }
         if let Some(&id) = self.peer_ids.get(&nbma) {
+            if let Some(c) = self.peer_cache.get_mut(slot) {
+                *c = Some((nbma, id));
+            }
             return Some(id);
         }
         if !force && self.peers.len() >= self.cfg.max_peers.saturating_mul(2) {

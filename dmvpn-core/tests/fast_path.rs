@@ -222,3 +222,45 @@ fn ipsec_required_never_takes_the_cleartext_fast_path() {
         assert_eq!(proto, UnderlayProtocol::Esp);
     }
 }
+
+/// The receive side: GRE from a peer to a host on the LAN is decapsulated and delivered in
+/// place, the second packet through the cached LAN adjacency, with the same result.
+#[test]
+fn received_packets_are_delivered_in_place() {
+    let mut t = Topology::new(95, Phase::Three, 2, Link::new().latency(ms(5)));
+    t.wait_registered(secs(5));
+    let now = t.sim.now();
+    let spare = node(spoke_config(Phase::Three, 9), 9, now);
+    let mut n = t.sim.replace_device(t.spoke(2), spare);
+    while n.poll_transmit().is_some() {}
+    let p = udp(64, 300);
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend_from_slice(&p);
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let b = buf_with(&mut n, &gre);
+        let packet_at = b[4..].as_ptr();
+        n.handle_buf(
+            now,
+            DatagramBuf::Underlay {
+                from: spoke_nbma(1),
+                protocol: UnderlayProtocol::Gre,
+                bytes: b,
+            },
+        )
+        .unwrap();
+        match n.poll_transmit() {
+            Some(Transmit::Overlay(bytes)) => {
+                assert_eq!(bytes.as_ptr(), packet_at, "delivered where it lay");
+                out.push(bytes);
+            }
+            other => panic!("expected delivery to the LAN, got {other:?}"),
+        }
+    }
+    let ip = etherparse::Ipv4HeaderSlice::from_slice(&out[0]).unwrap();
+    assert_eq!(ip.ttl(), 63);
+    assert_eq!(ip.header_checksum(), ip.to_header().calc_header_checksum());
+    assert!(out.iter().all(|o| *o == out[0]));
+    assert_eq!(n.stats().overlay_out, 3);
+    assert_eq!(n.peer_counters(spoke_nbma(1)).unwrap().rx_data, 3);
+}
