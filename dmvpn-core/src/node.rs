@@ -961,7 +961,7 @@ impl Node {
     /// pending), the packet gets the header copied in front and its TTL decremented, and is
     /// returned as its transmit. Anything else hands the buffer back, untouched, for the full
     /// path.
-    #[inline]
+    #[inline(always)]
     fn fast_path(
         &mut self,
         now: Instant,
