@@ -39,8 +39,9 @@ const PEER_CACHE_SLOTS: usize = 64;
 const OUTBOX_MAX: usize = 65_536;
 const EVENTS_MAX: usize = 65_536;
 
-/// Index of a peer's state in `Node::peers`. Peers are never removed, so an id stays valid
-/// for the life of the node.
+/// Index of a peer's state in `Node::peers`. A slot is freed when its peer leaves (see
+/// `Node::forget_peer`) and reused; everything that caches an id (adjacencies, the peer-id
+/// cache) is invalidated then.
 type PeerId = usize;
 
 /// State kept per NBMA peer: its SAs, NAT-T ports and counters.
@@ -206,9 +207,11 @@ pub struct Node {
     fib: Fib,
     peers: Vec<Peer>,
     peer_ids: BTreeMap<IpAddr, PeerId>,
-    /// Direct-mapped cache in front of `peer_ids` for the receive path (peers are never
-    /// removed, so a cached id stays right).
+    /// Direct-mapped cache in front of `peer_ids` for the receive path (an entry is cleared
+    /// when its peer's slot is freed).
     peer_cache: [Option<(IpAddr, PeerId)>; PEER_CACHE_SLOTS],
+    /// Slots of `peers` free for reuse.
+    free_peers: Vec<PeerId>,
     /// Direct-mapped cache of adjacencies by overlay destination.
     adj: Vec<Option<Adjacency>>,
     /// Bumped whenever an adjacency may have changed other than through the FIB.
@@ -302,6 +305,7 @@ impl Node {
             peers: Vec::new(),
             peer_ids: BTreeMap::new(),
             peer_cache: [None; PEER_CACHE_SLOTS],
+            free_peers: Vec::new(),
             adj: Vec::new(),
             adj_gen: 0,
             touched: false,
@@ -1506,20 +1510,62 @@ impl Node {
             }
             return Some(id);
         }
-        if !force && self.peers.len() >= self.cfg.max_peers.saturating_mul(2) {
+        if !force && self.peer_ids.len() >= self.cfg.max_peers.saturating_mul(2) {
             return None;
         }
-        let id = self.peers.len();
-        self.peers.push(Peer {
+        let fresh = Peer {
             outbound: None,
             inbound: None,
             udp: None,
             sa_needed_reported: false,
             since: now,
             counters: PeerCounters::default(),
-        });
+        };
+        let id = match self.free_peers.pop() {
+            Some(id) => {
+                if let Some(p) = self.peers.get_mut(id) {
+                    *p = fresh;
+                }
+                id
+            }
+            None => {
+                self.peers.push(fresh);
+                self.peers.len() - 1
+            }
+        };
         self.peer_ids.insert(nbma, id);
         Some(id)
+    }
+
+    /// Frees the state slot of `nbma` after it left (its registration ended): its counters
+    /// go with it, as the peer goes from `show dmvpn`. Kept while it has SAs (keys are the
+    /// key exchange's to withdraw) or is one of our NHSs. Two spokes registered from one NBMA
+    /// address (behind one NAT) share a slot; when one leaves the other's counters start
+    /// again from zero.
+    fn forget_peer(&mut self, nbma: IpAddr) {
+        if self.cfg.nhs.iter().any(|n| n.nbma == nbma) {
+            return;
+        }
+        let Some(&id) = self.peer_ids.get(&nbma) else {
+            return;
+        };
+        if self
+            .peers
+            .get(id)
+            .is_some_and(|p| p.inbound.is_some() || p.outbound.is_some())
+        {
+            return;
+        }
+        self.peer_ids.remove(&nbma);
+        let slot = adjacency_slot(nbma) % PEER_CACHE_SLOTS;
+        if let Some(c) = self.peer_cache.get_mut(slot)
+            && c.is_some_and(|(a, _)| a == nbma)
+        {
+            *c = None;
+        }
+        self.free_peers.push(id);
+        // Adjacencies may hold the id.
+        self.adj_gen += 1;
     }
 
     /// The state of `nbma`, if it has a slot.
@@ -1624,6 +1670,7 @@ impl Node {
                 reason,
             } => {
                 self.gre.forget_peer(nbma);
+                self.forget_peer(nbma);
                 Event::SpokeExpired {
                     tunnel: protocol,
                     nbma,
