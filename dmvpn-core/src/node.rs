@@ -1667,10 +1667,13 @@ impl Node {
             N::SpokeUnregistered {
                 protocol,
                 nbma,
+                nat_nbma,
                 reason,
             } => {
-                self.gre.forget_peer(nbma);
-                self.forget_peer(nbma);
+                // The data plane knows the peer by the address its packets come from.
+                let from = nat_nbma.unwrap_or(nbma);
+                self.gre.forget_peer(from);
+                self.forget_peer(from);
                 Event::SpokeExpired {
                     tunnel: protocol,
                     nbma,

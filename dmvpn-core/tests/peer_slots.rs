@@ -62,18 +62,20 @@ fn departed_spokes_free_their_slots() {
     hc.max_peers = 1;
     let mut hub = node(hc, 1, now);
     // Ten generations of spoke 1, each from a new NBMA address (a NAT rebinding, a new
-    // uplink), each withdrawing its registration when it goes.
+    // uplink), each withdrawing its registration when it goes; every other one behind a NAT
+    // (it claims a private address, the hub sees the public one).
     for generation in 0..10u8 {
-        let nbma = IpAddr::from([198, 51, 100, 100 + generation]);
+        let seen = IpAddr::from([198, 51, 100, 100 + generation]);
         let mut c = spoke_config(Phase::Three, 1);
-        c.nbma = nbma;
+        c.nbma = if generation % 2 == 1 {
+            IpAddr::from([10, 99, 0, generation])
+        } else {
+            seen
+        };
         let mut spoke = node(c, 10 + u64::from(generation), now);
-        exchange(now, &mut hub, hub_nbma, &mut spoke, nbma);
+        exchange(now, &mut hub, hub_nbma, &mut spoke, seen);
         assert!(spoke.is_registered(), "generation {generation} registers");
-        let counters = hub
-            .peer_counters(nbma)
-            .unwrap_or_else(|| panic!("generation {generation} has a peer slot"));
-        assert!(counters.rx_packets >= 1);
+        let nbma = seen;
         spoke.shutdown(now);
         exchange(now, &mut hub, hub_nbma, &mut spoke, nbma);
         assert_eq!(hub.nhrp().registrations().count(), 0);

@@ -75,8 +75,11 @@ pub enum Event {
     SpokeUnregistered {
         /// Registered protocol address.
         protocol: IpAddr,
-        /// Its NBMA address.
+        /// Its NBMA address (as the client claimed it).
         nbma: IpAddr,
+        /// The NBMA address its packets came from, when it differed (NAT): what the data
+        /// plane keyed its state by.
+        nat_nbma: Option<IpAddr>,
         /// Why.
         reason: DownReason,
     },

@@ -214,6 +214,7 @@ impl Node {
             self.emit(Event::SpokeUnregistered {
                 protocol: r.protocol,
                 nbma: r.nbma,
+                nat_nbma: r.nat_nbma,
                 reason,
             });
         }

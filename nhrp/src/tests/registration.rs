@@ -269,6 +269,7 @@ fn hub_registers_refreshes_and_expires_a_spoke() {
         vec![Event::SpokeUnregistered {
             protocol: ip(S2),
             nbma: ip(S2_NBMA),
+            nat_nbma: None,
             reason: DownReason::Expired
         }]
     );
