@@ -86,8 +86,12 @@
 //! * Zero heap allocations per packet (`tests/no_alloc.rs`); fuzz target `esp_sa_open`.
 //!
 //! # Invariants
-//! * Untrusted input never panics and never allocates; each drop is a typed [`OpenError`] and
-//!   a counter. A failed ICV changes no state; the replay window moves only after the ICV.
+//! * Untrusted input never panics and never allocates, with one bounded exception: an AEAD
+//!   ESN SA that lost synchronisation copies the packet being retried for RFC 4303 Appendix
+//!   A3 (transiently, at most once per [`EsnResync::trial_interval`] consecutive ICV
+//!   failures). Each drop is a typed [`OpenError`] and a counter. A failed ICV changes no
+//!   state but the failure streak; the replay window (and so the inferred high-order bits)
+//!   moves only after an ICV verified, including after a re-synchronisation.
 //! * The outbound sequence number never wraps; AEAD nonces never repeat under one key.
 //! * Key material held by this crate ([`crypto::Secret`], AEAD salts) is zeroized on drop and
 //!   never printed by `Debug`; the backend's expanded key schedules are freed by aws-lc.
@@ -110,7 +114,8 @@ pub mod fuzzing;
 pub use crypto::CryptoProvider;
 pub use error::{ApiError, OpenError, SealError};
 pub use params::{
-    Direction, Keys, Lifetimes, Limits, MAX_REPLAY_WINDOW, Mode, SaParams, Spi, Transform, UdpEncap,
+    Direction, EsnResync, Keys, Lifetimes, Limits, MAX_ESN_RESYNC_INCREMENTS, MAX_REPLAY_WINDOW,
+    Mode, SaParams, Spi, Transform, UdpEncap,
 };
 pub use replay::ReplayWindow;
 pub use sa::{InboundSa, LimitKind, Opened, OutboundSa, SaStats};

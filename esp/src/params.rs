@@ -163,6 +163,96 @@ fn default_window() -> u32 {
     1024
 }
 
+/// Largest configurable [`EsnResync::max_increments`]: bounds the trial ICV computations spent
+/// on one packet.
+pub const MAX_ESN_RESYNC_INCREMENTS: u32 = 64;
+
+/// Re-synchronisation of the inferred high-order sequence bits after a loss of 2^32 or more
+/// consecutive packets (RFC 4303 Appendix A3). Applies to inbound ESN SAs only; a local
+/// parameter of the receiver (A3.1: one value for every SA is enough), set on the table with
+/// `SaTable::set_esn_resync` or per SA with `InboundSa::set_esn_resync`.
+///
+/// Procedure: each inbound SA counts consecutive ICV failures (A3.1; an authenticated packet
+/// resets the count). Once the count reaches `threshold`, the failing packet is retried with
+/// Seqh + 1, Seqh + 2, ... up to `max_increments` (A3.2); after that, only every
+/// `trial_interval`-th further failure is retried. The first candidate that authenticates is
+/// adopted: the anti-replay window jumps to it and the streak resets. A packet that does not
+/// authenticate under any candidate is dropped and changes nothing but the counters, so
+/// forged packets can never move Seqh.
+///
+/// Cost bound: no trial before `threshold` consecutive failures, then at most
+/// `max_increments` extra ICV computations (and, for AEADs, one transient copy of the packet,
+/// since a failed in-place open may clobber the ciphertext) once per `trial_interval` failures.
+/// Under a flood of forgeries that is at most `max_increments / trial_interval` extra ICV
+/// computations per forged packet on average (defaults: 8 / 32 = 0.25) and never more than
+/// `1 + max_increments` for any single packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[serde(default)]
+pub struct EsnResync {
+    /// Whether the receiver re-synchronises at all. Default `true`: A3 says an ESN
+    /// implementation SHOULD, and without it such an SA stays dead until rekeyed.
+    pub enabled: bool,
+    /// Consecutive ICV failures that trigger the first trial (≥ 1). Default 32: one genuine
+    /// packet anywhere in the streak resets it, so ordinary corruption or a few forgeries do
+    /// not trigger trials, while a desynchronised SA (where *every* packet fails) recovers
+    /// after 32 lost packets.
+    pub threshold: u32,
+    /// How many higher Seqh values a trial packet is tried with (1..=
+    /// [`MAX_ESN_RESYNC_INCREMENTS`]). Default 8: recovers from losing up to 8·2^32 ≈ 3.4·10^10
+    /// consecutive packets (over three hours of total loss at 3 Mpkt/s, far beyond any IKE
+    /// liveness timeout), at a bounded cost per trial.
+    pub max_increments: u32,
+    /// After the first trial, only every `trial_interval`-th further consecutive failure is
+    /// retried (≥ 1). Default 32: amortises the trial cost to ≤ 0.25 ICV per forged packet.
+    pub trial_interval: u32,
+}
+
+impl Default for EsnResync {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threshold: 32,
+            max_increments: 8,
+            trial_interval: 32,
+        }
+    }
+}
+
+impl EsnResync {
+    /// No re-synchronisation (the behaviour without Appendix A3).
+    pub const DISABLED: Self = Self {
+        enabled: false,
+        threshold: 32,
+        max_increments: 8,
+        trial_interval: 32,
+    };
+
+    /// Checks the bounds documented on the fields.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.threshold == 0 {
+            return Err(ApiError::InvalidParams("ESN resync threshold must be >= 1"));
+        }
+        if self.trial_interval == 0 {
+            return Err(ApiError::InvalidParams(
+                "ESN resync trial interval must be >= 1",
+            ));
+        }
+        if self.max_increments == 0 || self.max_increments > MAX_ESN_RESYNC_INCREMENTS {
+            return Err(ApiError::InvalidParams(
+                "ESN resync increments must be in 1..=64",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the `n`-th consecutive ICV failure (1-based) is a trial packet.
+    pub(crate) fn is_trial(&self, n: u64) -> bool {
+        let (t, i) = (u64::from(self.threshold), u64::from(self.trial_interval));
+        self.enabled && n >= t && (n - t).is_multiple_of(i)
+    }
+}
+
 impl SaParams {
     /// Checks the combinations that do not depend on the provider.
     pub fn validate(&self) -> Result<(), ApiError> {
@@ -209,6 +299,44 @@ mod tests {
         let back: SaParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(back, p);
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn esn_resync_config() {
+        let d = EsnResync::default();
+        d.validate().unwrap();
+        assert!(d.enabled);
+        // Missing fields take the defaults; the whole struct round-trips.
+        let c: EsnResync = serde_json::from_str(r#"{"threshold": 4}"#).unwrap();
+        assert_eq!(c, EsnResync { threshold: 4, ..d });
+        let back: EsnResync = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        for bad in [
+            EsnResync { threshold: 0, ..d },
+            EsnResync {
+                trial_interval: 0,
+                ..d
+            },
+            EsnResync {
+                max_increments: 0,
+                ..d
+            },
+            EsnResync {
+                max_increments: MAX_ESN_RESYNC_INCREMENTS + 1,
+                ..d
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        // Trials at the threshold, then once per interval; never when disabled.
+        let c = EsnResync {
+            threshold: 3,
+            trial_interval: 4,
+            ..d
+        };
+        let trials: Vec<u64> = (1..16).filter(|&n| c.is_trial(n)).collect();
+        assert_eq!(trials, [3, 7, 11, 15]);
+        assert!(!(1..100).any(|n| EsnResync::DISABLED.is_trial(n)));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::crypto::{AeadKey, CipherKey, CryptoProvider, IntegId, IntegrityKey, SecureRandom};
 use crate::error::{ApiError, OpenError, SealError};
-use crate::params::{Lifetimes, Mode, SaParams, Spi, Transform, UdpEncap};
+use crate::params::{EsnResync, Lifetimes, Mode, SaParams, Spi, Transform, UdpEncap};
 use crate::replay::{ReplayError, ReplayWindow};
 use crate::wire::udp::{UDP_HEADER_LEN, UdpHeader};
 use crate::wire::{
@@ -60,6 +60,12 @@ pub struct SaStats {
     pub bad_next_header: u64,
     /// Outbound: refused seals (any [`SealError`]).
     pub seal_errors: u64,
+    /// Inbound ESN: re-synchronisations of the high-order sequence bits (RFC 4303 Appendix
+    /// A3); each also raises `Event::EsnResynchronized` in `SaTable`.
+    pub esn_resyncs: u64,
+    /// Inbound ESN: trial ICV computations spent on re-synchronisation (Appendix A3.2),
+    /// successful or not; bounded by [`EsnResync`].
+    pub esn_resync_trials: u64,
 }
 
 /// Which limit triggered a lifetime event.
@@ -493,6 +499,12 @@ pub struct InboundSa {
     esn: bool,
     keyed: Keyed,
     replay: Option<ReplayWindow>,
+    /// RFC 4303 Appendix A3 configuration.
+    resync: EsnResync,
+    /// Consecutive ICV failures (Appendix A3.1); reset by any authenticated packet.
+    icv_fail_streak: u64,
+    /// The sequence number adopted by a re-synchronisation, drained by `SaTable`.
+    pub(crate) resynced_pending: Option<u64>,
     pub(crate) life: Life,
     pub(crate) stats: SaStats,
 }
@@ -518,9 +530,30 @@ impl InboundSa {
             esn: params.esn,
             keyed,
             replay: (params.replay_window > 0).then(|| ReplayWindow::new(params.replay_window)),
+            resync: EsnResync::default(),
+            icv_fail_streak: 0,
+            resynced_pending: None,
             life: Life::new(now, params.lifetimes),
             stats: SaStats::default(),
         })
+    }
+
+    /// Sets the RFC 4303 Appendix A3 re-synchronisation parameters (default
+    /// [`EsnResync::default`]); they matter only for ESN SAs.
+    pub fn set_esn_resync(&mut self, resync: EsnResync) -> Result<(), ApiError> {
+        resync.validate()?;
+        self.resync = resync;
+        Ok(())
+    }
+
+    /// Returns the re-synchronisation parameters.
+    pub fn esn_resync(&self) -> EsnResync {
+        self.resync
+    }
+
+    /// Returns the number of consecutive packets whose ICV failed (Appendix A3.1).
+    pub fn icv_fail_streak(&self) -> u64 {
+        self.icv_fail_streak
     }
 
     /// Returns the SPI.
@@ -622,27 +655,31 @@ impl InboundSa {
         // ICV verification and decryption (RFC 4303 §3.4.4).
         let (hdr, rest) = packet.split_at_mut(ESP_HEADER_LEN + iv_len);
         let (ct, icv) = rest.split_at_mut(ct_len);
-        let iv = &hdr[ESP_HEADER_LEN..];
-        match &self.keyed.engine {
-            Engine::Aead(key) => {
-                let mut aad = [0u8; 12];
-                let aad = esp_aad(&mut aad, h.spi, seq, self.esn);
-                key.open_in_place(iv, aad, ct, icv).map_err(|e| match e {
-                    crate::crypto::CryptoError::AuthFailed => OpenError::AuthFailed,
-                    e => OpenError::Crypto(e),
-                })?;
+        // Appendix A3: is this failure, if it fails, a re-synchronisation trial? Decided before
+        // the ICV so that an AEAD (whose failed in-place open may clobber `ct`) keeps a copy.
+        let trial = self.esn
+            && self.replay.is_some()
+            && self.resync.is_trial(self.icv_fail_streak.saturating_add(1));
+        let saved: Option<Vec<u8>> =
+            (trial && matches!(self.keyed.engine, Engine::Aead(_))).then(|| ct.to_vec());
+        let seq = match authenticate(&self.keyed, self.esn, h.spi, seq, hdr, ct, icv) {
+            Ok(()) => seq,
+            Err(OpenError::AuthFailed) => {
+                self.icv_fail_streak = self.icv_fail_streak.saturating_add(1);
+                if !trial {
+                    return Err(OpenError::AuthFailed);
+                }
+                let found = self.resync_trials(h.spi, seq, hdr, ct, icv, saved.as_deref())?;
+                self.stats.esn_resyncs += 1;
+                self.resynced_pending = Some(found);
+                found
             }
-            Engine::Cbc { cipher, integ } => {
-                let seq_hi = ((seq >> 32) as u32).to_be_bytes();
-                let hi: &[u8] = if self.esn { &seq_hi } else { &[] };
-                integ
-                    .verify(&[hdr, ct, hi], icv)
-                    .map_err(|_| OpenError::AuthFailed)?;
-                cipher.decrypt_in_place(iv, ct).map_err(OpenError::Crypto)?;
-            }
-        }
+            Err(e) => return Err(e),
+        };
+        self.icv_fail_streak = 0;
 
-        // Authentic: advance the window (RFC 4303 §3.4.3).
+        // Authentic: advance the window (RFC 4303 §3.4.3); after a re-synchronisation this
+        // jumps to the adopted number and clears the ring, so the window stays consistent.
         if let Some(w) = &mut self.replay {
             w.update(seq);
         }
@@ -677,6 +714,77 @@ impl InboundSa {
             range: off..off + plen,
             payload: &mut ct[..plen],
         })
+    }
+}
+
+impl InboundSa {
+    /// RFC 4303 Appendix A3.2: retries a packet that failed with the inferred `seq` under
+    /// Seqh + 1, Seqh + 2, ... (at most `max_increments` ICV computations, each candidate
+    /// passing the replay pre-check). Returns the first candidate that authenticates, with
+    /// `ct` decrypted; [`OpenError::AuthFailed`] if none does (no state changed).
+    fn resync_trials(
+        &mut self,
+        spi: u32,
+        seq: u64,
+        hdr: &[u8],
+        ct: &mut [u8],
+        icv: &[u8],
+        saved: Option<&[u8]>,
+    ) -> Result<u64, OpenError> {
+        let seq_lo = seq & 0xffff_ffff;
+        let seq_hi = seq >> 32;
+        for k in 1..=u64::from(self.resync.max_increments) {
+            let hi = seq_hi + k;
+            if hi > u64::from(u32::MAX) {
+                break;
+            }
+            let cand = (hi << 32) | seq_lo;
+            if self.replay.as_ref().is_some_and(|w| w.check(cand).is_err()) {
+                continue;
+            }
+            if let Some(orig) = saved {
+                ct.copy_from_slice(orig);
+            }
+            self.stats.esn_resync_trials += 1;
+            match authenticate(&self.keyed, self.esn, spi, cand, hdr, ct, icv) {
+                Ok(()) => return Ok(cand),
+                Err(OpenError::AuthFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(OpenError::AuthFailed)
+    }
+}
+
+/// Verifies the ICV of an ESP packet under the full sequence number `seq` and decrypts `ct`
+/// in place (RFC 4303 §3.4.4). On failure an AEAD may leave `ct` clobbered.
+fn authenticate(
+    keyed: &Keyed,
+    esn: bool,
+    spi: u32,
+    seq: u64,
+    hdr: &[u8],
+    ct: &mut [u8],
+    icv: &[u8],
+) -> Result<(), OpenError> {
+    let iv = &hdr[ESP_HEADER_LEN..];
+    match &keyed.engine {
+        Engine::Aead(key) => {
+            let mut aad = [0u8; 12];
+            let aad = esp_aad(&mut aad, spi, seq, esn);
+            key.open_in_place(iv, aad, ct, icv).map_err(|e| match e {
+                crate::crypto::CryptoError::AuthFailed => OpenError::AuthFailed,
+                e => OpenError::Crypto(e),
+            })
+        }
+        Engine::Cbc { cipher, integ } => {
+            let seq_hi = ((seq >> 32) as u32).to_be_bytes();
+            let hi: &[u8] = if esn { &seq_hi } else { &[] };
+            integ
+                .verify(&[hdr, ct, hi], icv)
+                .map_err(|_| OpenError::AuthFailed)?;
+            cipher.decrypt_in_place(iv, ct).map_err(OpenError::Crypto)
+        }
     }
 }
 

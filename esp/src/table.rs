@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::crypto::CryptoProvider;
 use crate::error::{ApiError, OpenError, SealError};
-use crate::params::{Direction, SaParams, Spi};
+use crate::params::{Direction, EsnResync, SaParams, Spi};
 use crate::sa::{InboundSa, LimitKind, Opened, OutboundSa, SaStats};
 use crate::wire::EspHeader;
 use crate::wire::udp::{UdpPayload, classify};
@@ -56,6 +56,17 @@ pub enum Event {
         sa: SaId,
         /// Its SPI.
         spi: Spi,
+    },
+    /// An inbound ESN SA re-synchronised its high-order sequence bits after a loss of 2^32 or
+    /// more consecutive packets (RFC 4303 Appendix A3): an authenticated packet was accepted
+    /// under a higher Seqh than inferred. Informational (worth logging: such a loss is rare).
+    EsnResynchronized {
+        /// The SA.
+        sa: SaId,
+        /// Its SPI.
+        spi: Spi,
+        /// The adopted 64-bit sequence number (the new top of the anti-replay window).
+        seq: u64,
     },
 }
 
@@ -117,6 +128,7 @@ pub struct SaTable {
     timers: BinaryHeap<Reverse<Timer>>,
     events: VecDeque<Event>,
     stats: TableStats,
+    esn_resync: EsnResync,
 }
 
 impl SaTable {
@@ -137,7 +149,9 @@ impl SaTable {
                 if self.by_spi.contains_key(&params.spi.0) {
                     return Err(ApiError::DuplicateSpi(params.spi));
                 }
-                Sa::In(InboundSa::new(now, params, crypto)?)
+                let mut sa = InboundSa::new(now, params, crypto)?;
+                sa.set_esn_resync(self.esn_resync)?;
+                Sa::In(sa)
             }
             Direction::Outbound => Sa::Out(OutboundSa::new(now, params, crypto)?),
         };
@@ -177,6 +191,25 @@ impl SaTable {
             }));
         }
         Ok(id)
+    }
+
+    /// Sets the RFC 4303 Appendix A3 re-synchronisation parameters of every inbound SA, present
+    /// and future (default [`EsnResync::default`]; A3.1 allows one value for all SAs). Use
+    /// [`inbound_mut`](Self::inbound_mut) and [`InboundSa::set_esn_resync`] for one SA.
+    pub fn set_esn_resync(&mut self, resync: EsnResync) -> Result<(), ApiError> {
+        resync.validate()?;
+        self.esn_resync = resync;
+        for slot in &mut self.slots {
+            if let Some(Sa::In(sa)) = &mut slot.sa {
+                sa.set_esn_resync(resync)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the table-wide re-synchronisation parameters.
+    pub fn esn_resync(&self) -> EsnResync {
+        self.esn_resync
     }
 
     /// Installs an inbound SA (`params.direction` must be `Inbound`).
@@ -281,6 +314,14 @@ impl SaTable {
         }
     }
 
+    /// Returns an inbound SA mutably (e.g. for [`InboundSa::set_esn_resync`]).
+    pub fn inbound_mut(&mut self, id: SaId) -> Option<&mut InboundSa> {
+        match self.slot_mut(id) {
+            Some(Sa::In(sa)) => Some(sa),
+            _ => None,
+        }
+    }
+
     /// Returns the counters of an SA.
     pub fn stats(&self, id: SaId) -> Option<SaStats> {
         match self.slot(id)? {
@@ -372,6 +413,13 @@ impl SaTable {
     /// Moves the data-path lifetime events of SA `id` into the queue; removes it on hard
     /// expiry.
     fn collect(&mut self, id: SaId) {
+        if let Some(Sa::In(sa)) = self.slot_mut(id)
+            && let Some(seq) = sa.resynced_pending.take()
+        {
+            let spi = sa.spi();
+            self.events
+                .push_back(Event::EsnResynchronized { sa: id, spi, seq });
+        }
         let (life, spi, direction, exhausted) = match self.slot_mut(id) {
             Some(Sa::In(sa)) => {
                 let spi = sa.spi();
