@@ -79,7 +79,7 @@ fn provider(config: u8) -> CryptoProvider {
 /// Fuzz target `esp_sa_open`: random packets into an inbound SA (real or insecure provider).
 ///
 /// Checks: no panic; a packet rejected before or at the ICV changes neither the replay window
-/// nor the packet counter; an accepted packet is never a dummy and its payload lies inside the
+/// nor the packet counter nor the ESN re-synchronisation count (RFC 4303 Appendix A3); an accepted packet is never a dummy and its payload lies inside the
 /// packet; and every packet body round-trips through `seal` and `open` of a fresh SA pair.
 pub fn esp_sa_open(data: &[u8]) {
     let Some((&config, mut rest)) = data.split_first() else {
@@ -109,7 +109,7 @@ pub fn esp_sa_open(data: &[u8]) {
 
         let before = table
             .inbound(id)
-            .map(|s| (s.replay_top(), s.stats().packets));
+            .map(|s| (s.replay_top(), s.stats().packets, s.stats().esn_resyncs));
         let mut buf = pkt.to_vec();
         let buf_len = buf.len();
         let result = table.open_udp(now, &mut buf);
@@ -140,7 +140,7 @@ pub fn esp_sa_open(data: &[u8]) {
             ) if !post_auth => {
                 let after = table
                     .inbound(id)
-                    .map(|s| (s.replay_top(), s.stats().packets));
+                    .map(|s| (s.replay_top(), s.stats().packets, s.stats().esn_resyncs));
                 assert_eq!(before, after, "a rejected packet changed the SA");
             }
             Err(_) => {}
@@ -243,7 +243,62 @@ mod tests {
             }
             out.push((format!("sealed-config-{config:02x}"), s));
         }
+        // RFC 4303 Appendix A3: the sender lost 2^32 + 100 packets before the receiver's first;
+        // 31 fail, the 32nd consecutive failure (default threshold) re-synchronises.
+        for config in [0x50u8, 0x53] {
+            let crypto = provider(config);
+            let mut sa =
+                OutboundSa::new(now, &sa_params(config, Direction::Outbound), &crypto).unwrap();
+            sa.set_last_seq_for_test((1 << 32) + 100);
+            let mut s = vec![config];
+            for i in 0..32u8 {
+                let head = sa.header_len();
+                let mut b = vec![0u8; head + 24 + sa.max_trailer_len(24)];
+                b[head..head + 24].fill(i);
+                let r = sa.seal(now, 47, &mut b, head..head + 24).unwrap();
+                chunk(&mut s, &b[r.start + 8..r.end]);
+            }
+            out.push((format!("esn-resync-after-2e32-lost-config-{config:02x}"), s));
+        }
         out
+    }
+
+    /// The re-synchronisation seeds do what their name says (with the real provider).
+    #[cfg(feature = "aws-lc")]
+    #[test]
+    fn esn_resync_seeds_resynchronise() {
+        let now = Instant::now();
+        for (name, s) in seeds()
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("esn-resync"))
+        {
+            let config = s[0];
+            let mut t = SaTable::new();
+            let id = t
+                .insert_inbound(
+                    now,
+                    &sa_params(config, Direction::Inbound),
+                    &provider(config),
+                )
+                .unwrap();
+            let mut rest = &s[1..];
+            let mut results = vec![];
+            while let [hi, lo, tail @ ..] = rest {
+                let (pkt, next) = tail.split_at(usize::from(u16::from_be_bytes([*hi, *lo])));
+                rest = next;
+                let mut b = pkt.to_vec();
+                results.push(t.open_udp(now, &mut b).is_ok());
+            }
+            assert_eq!(results.iter().filter(|&&ok| ok).count(), 1, "{name}");
+            assert_eq!(results.last(), Some(&true), "{name}");
+            let st = t.stats(id).unwrap();
+            assert_eq!((st.esn_resyncs, st.esn_resync_trials), (1, 1), "{name}");
+            assert_eq!(t.inbound(id).unwrap().replay_top(), (1 << 32) + 132);
+            assert!(matches!(
+                t.poll_event(),
+                Some(crate::table::Event::EsnResynchronized { seq, .. }) if seq == (1 << 32) + 132
+            ));
+        }
     }
 
     /// Rewrites the seed files when `ESP_WRITE_CORPUS` is set (they are checked in).
