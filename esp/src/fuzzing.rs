@@ -79,8 +79,9 @@ fn provider(config: u8) -> CryptoProvider {
 /// Fuzz target `esp_sa_open`: random packets into an inbound SA (real or insecure provider).
 ///
 /// Checks: no panic; a packet rejected before or at the ICV changes neither the replay window
-/// nor the packet counter nor the ESN re-synchronisation count (RFC 4303 Appendix A3); an accepted packet is never a dummy and its payload lies inside the
-/// packet; and every packet body round-trips through `seal` and `open` of a fresh SA pair.
+/// nor the packet counter nor the ESN re-synchronisation count (RFC 4303 Appendix A3); an
+/// accepted packet is never a dummy and its payload lies inside the packet; and every packet
+/// body round-trips through `seal` and `open` of a fresh SA pair.
 pub fn esp_sa_open(data: &[u8]) {
     let Some((&config, mut rest)) = data.split_first() else {
         return;

@@ -4,7 +4,9 @@
 //! * ESP packet format, processing and padding: RFC 4303 §2 (header, padding §2.4, next
 //!   header 59 dummy packets §2.6, TFC padding §2.7), outbound §3.3 (sequence numbers that never
 //!   wrap, §3.3.3), inbound §3.4 (SPI lookup §3.4.2, anti-replay §3.4.3, ICV §3.4.4), extended
-//!   sequence numbers §2.2.1 with high-order inference from Appendix A.
+//!   sequence numbers §2.2.1 with high-order inference from Appendix A and re-synchronisation
+//!   after a loss of 2^32 or more packets from Appendix A3 ([`EsnResync`]: bounded trials,
+//!   `SaStats::esn_resyncs`, [`Event::EsnResynchronized`]).
 //! * Large anti-replay windows as an RFC 6479 bitmap ring ([`ReplayWindow`], up to
 //!   [`MAX_REPLAY_WINDOW`] packets).
 //! * Transport mode (GRE between hub and spokes) and tunnel mode (inner IPv4/IPv6; the inner
@@ -75,6 +77,10 @@
 //!
 //! # Verification
 //! * Known-answer tests of every algorithm through the provider (`tests/kat.rs`).
+//! * Appendix A3: a sender that skips 2^32 + n (and 3·2^32 + n) sequence numbers is
+//!   re-synchronised with every algorithm, the window stays consistent, forgeries never move the
+//!   receiver, the trial cost under a forged flood is exactly the documented bound, and non-ESN
+//!   or disabled SAs never try (`tests/esn_resync.rs`).
 //! * Real captures with published keys decrypt with ICV verification: a Linux xfrm AES-GCM
 //!   transport SA carrying GRE/NHRP, an NCP client's NAT-T AES-GCM and AES-CBC/HMAC-SHA-256 SAs,
 //!   and the Wireshark-wiki AES-CBC/HMAC-SHA-1-96 transport (IPv4, IPv6) and tunnel SAs

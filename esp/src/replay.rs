@@ -1,5 +1,7 @@
 //! Anti-replay window (RFC 4303 §3.4.3) as an RFC 6479 ring of 64-bit words, with
-//! extended-sequence-number inference (RFC 4303 Appendix A).
+//! extended-sequence-number inference (RFC 4303 Appendix A). The re-synchronisation of
+//! Appendix A3 (retrying higher high-order bits after consecutive ICV failures) lives in
+//! [`InboundSa`](crate::InboundSa), configured by [`EsnResync`](crate::EsnResync).
 //!
 //! The window is checked *before* the ICV (cheap rejection) and updated only *after* the ICV
 //! verified, so forged packets never move it.
