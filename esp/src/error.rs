@@ -30,7 +30,9 @@ pub enum OpenError {
         /// Inferred 64-bit sequence number.
         seq: u64,
     },
-    /// The ICV did not verify (RFC 4303 §3.4.4). Nothing changed.
+    /// The ICV did not verify (RFC 4303 §3.4.4), also under every higher Seqh tried by an ESN
+    /// re-synchronisation (Appendix A3). Nothing changed but the SA's count of consecutive ICV
+    /// failures (Appendix A3.1).
     #[error("ICV verification failed")]
     AuthFailed,
     /// The pad length exceeds the plaintext, or the padding bytes are not 1, 2, 3, ... (RFC
