@@ -49,7 +49,8 @@ use criterion::{
 };
 use dmvpn_core::sim::{DeviceId, Link, Sim};
 use dmvpn_core::{
-    Config, Datagram, DatagramBuf, NextHop, Node, Phase, StaticRoute, Transmit, UnderlayProtocol,
+    Config, Datagram, DatagramBuf, NextHop, Node, PacketBuf, Phase, StaticRoute, Transmit,
+    UnderlayProtocol,
 };
 use esp::crypto::{SeededRandom, aws_lc};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
@@ -282,6 +283,25 @@ fn overlay_packet(src: IpAddr, dst: IpAddr, len: usize) -> Vec<u8> {
     out
 }
 
+/// Times `iters` round trips of the buffer in `slot` through `step` (which returns it for the
+/// next one). The buffer is a local of the timed loop, as in a driver's receive loop, instead
+/// of going through the bench closure's captured state on every iteration.
+fn round_trips(
+    slot: &mut Option<PacketBuf>,
+    iters: u64,
+    mut step: impl FnMut(PacketBuf) -> Option<PacketBuf>,
+) -> Duration {
+    let mut buf = slot.take();
+    let t0 = Instant::now();
+    for _ in 0..iters {
+        let Some(b) = buf.take() else { break };
+        buf = step(b);
+    }
+    let elapsed = t0.elapsed();
+    *slot = buf;
+    elapsed
+}
+
 fn forward(c: &mut Criterion) {
     let (mut spoke, now, dst) = spoke_with_shortcut();
     let src: IpAddr = "172.16.1.10".parse().unwrap();
@@ -323,47 +343,31 @@ fn forward(c: &mut Criterion) {
             }
             _ => None,
         };
-        // Each in-place bench times its own loop (`iter_custom`) so the buffer in flight
-        // stays a local of that loop, as in a driver's receive loop, instead of going through
-        // the closure's captured state on every iteration.
-        //
         // The floor of this round trip: a "node" that hands the buffer straight back as its
         // transmit, with the same bookkeeping. `node` minus `identity` is the forwarding work.
         g.bench_function(BenchmarkId::new("identity", len), |b| {
             b.iter_custom(|iters| {
-                let mut buf = slot.take();
-                let t0 = Instant::now();
-                for _ in 0..iters {
-                    let Some(mut b) = buf.take() else { break };
+                round_trips(&mut slot, iters, |mut b| {
                     b = black_box(b);
                     // Stands in for the header the node writes (reclaim strips 4 bytes).
                     let _ = b.prepend(&[0, 0, 8, 0]);
-                    buf = reclaim(Some(Transmit::Underlay {
+                    reclaim(Some(Transmit::Underlay {
                         to: nbma2,
                         protocol: UnderlayProtocol::Gre,
                         bytes: b,
-                    }));
-                }
-                let elapsed = t0.elapsed();
-                slot = buf;
-                elapsed
+                    }))
+                })
             });
         });
         assert_eq!(slot.as_deref(), Some(&pkt[..]));
         g.bench_function(BenchmarkId::new("node", len), |b| {
             b.iter_custom(|iters| {
-                let mut buf = slot.take();
-                let t0 = Instant::now();
-                for _ in 0..iters {
-                    let Some(b) = buf.take() else { break };
+                round_trips(&mut slot, iters, |b| {
                     let t = spoke.forward(now, black_box(b)).unwrap();
                     // The run loop drains the queue after every input (empty on the fast
                     // path).
-                    buf = reclaim(t.or_else(|| spoke.poll_transmit()));
-                }
-                let elapsed = t0.elapsed();
-                slot = buf;
-                elapsed
+                    reclaim(t.or_else(|| spoke.poll_transmit()))
+                })
             });
         });
         assert_eq!(
@@ -374,18 +378,12 @@ fn forward(c: &mut Criterion) {
         // The same through the queue: handle_buf, then poll_transmit.
         g.bench_function(BenchmarkId::new("node_queued", len), |b| {
             b.iter_custom(|iters| {
-                let mut buf = slot.take();
-                let t0 = Instant::now();
-                for _ in 0..iters {
-                    let Some(b) = buf.take() else { break };
+                round_trips(&mut slot, iters, |b| {
                     spoke
                         .handle_buf(now, DatagramBuf::Overlay(black_box(b)))
                         .unwrap();
-                    buf = reclaim(spoke.poll_transmit());
-                }
-                let elapsed = t0.elapsed();
-                slot = buf;
-                elapsed
+                    reclaim(spoke.poll_transmit())
+                })
             });
         });
         assert_eq!(

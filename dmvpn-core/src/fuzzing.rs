@@ -97,6 +97,28 @@ fn sa(spi: u32, direction: Direction) -> SaParams {
     }
 }
 
+/// Hands `bytes` to the node as GRE from `peer`: borrowed, or (`in_place`) in one of the
+/// node's buffers through the in-place entry.
+fn gre_in(node: &mut Node, now: Instant, peer: IpAddr, bytes: &[u8], in_place: bool) {
+    if in_place {
+        let mut b = node.buffer();
+        b.extend_from_slice(bytes);
+        let d = DatagramBuf::Underlay {
+            from: peer,
+            protocol: UnderlayProtocol::Gre,
+            bytes: b,
+        };
+        let _ = node.handle_buf(now, d);
+    } else {
+        let d = Datagram::Underlay {
+            from: peer,
+            protocol: UnderlayProtocol::Gre,
+            bytes,
+        };
+        let _ = node.handle_packet(now, d);
+    }
+}
+
 /// Drains the node and checks the run-loop invariants at `now`.
 fn settle(node: &mut Node, now: Instant) {
     for round in 0..2 {
@@ -150,14 +172,7 @@ pub fn dmvpn_node(data: &[u8]) {
             1 => {
                 let n = usize::from(s.byte().unwrap_or(0));
                 let bytes = s.bytes(n).to_vec();
-                let _ = node.handle_packet(
-                    now,
-                    Datagram::Underlay {
-                        from: peer,
-                        protocol: UnderlayProtocol::Gre,
-                        bytes: &bytes,
-                    },
-                );
+                gre_in(&mut node, now, peer, &bytes, false);
             }
             2 | 3 => {
                 // A valid GRE header (NHRP or IPv4) in front of fuzzer bytes.
@@ -169,28 +184,7 @@ pub fn dmvpn_node(data: &[u8]) {
                 let n = usize::from(s.byte().unwrap_or(0));
                 let mut bytes = vec![0, 0, pt[0], pt[1]];
                 bytes.extend_from_slice(s.bytes(n));
-                if n.is_multiple_of(2) {
-                    let _ = node.handle_packet(
-                        now,
-                        Datagram::Underlay {
-                            from: peer,
-                            protocol: UnderlayProtocol::Gre,
-                            bytes: &bytes,
-                        },
-                    );
-                } else {
-                    // The in-place path, in a node buffer.
-                    let mut b = node.buffer();
-                    b.extend_from_slice(&bytes);
-                    let _ = node.handle_buf(
-                        now,
-                        DatagramBuf::Underlay {
-                            from: peer,
-                            protocol: UnderlayProtocol::Gre,
-                            bytes: b,
-                        },
-                    );
-                }
+                gre_in(&mut node, now, peer, &bytes, !n.is_multiple_of(2));
             }
             4 | 5 => {
                 // ESP with SPI 0x1001 and a forged insecure ICV, raw or in UDP 4500.

@@ -104,14 +104,20 @@ struct Adjacency {
 
 /// The adjacency cache slot of `dst`.
 fn adjacency_slot(dst: IpAddr) -> usize {
-    let h = match dst {
+    (addr_hash(dst) >> 56) as usize % ADJ_SLOTS
+}
+
+/// A multiplicative (Fibonacci) hash of an address for the node's direct-mapped tables; take
+/// the high bits.
+fn addr_hash(a: IpAddr) -> u64 {
+    let h = match a {
         IpAddr::V4(a) => u64::from(u32::from(a)),
         IpAddr::V6(a) => {
             let v = u128::from(a);
             (v as u64) ^ ((v >> 64) as u64)
         }
     };
-    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % ADJ_SLOTS
+    h.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// A packet held until an SA to its peer exists.
@@ -1213,14 +1219,8 @@ impl Node {
     /// [`USED_MARK_INTERVAL`] per `key`, through a direct-mapped table: NHRP only needs "used
     /// since the last refresh", and refreshes start minutes before expiry.
     fn note_used(&mut self, now: Instant, key: IpNet, target: IpAddr) {
-        let h = match key.addr() {
-            IpAddr::V4(a) => u64::from(u32::from(a)),
-            IpAddr::V6(a) => {
-                let v = u128::from(a);
-                (v as u64) ^ ((v >> 64) as u64)
-            }
-        } ^ u64::from(key.prefix_len());
-        let slot = (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % USED_MARK_SLOTS;
+        let h = addr_hash(key.addr()) ^ u64::from(key.prefix_len()).wrapping_mul(0x9e37_79b9);
+        let slot = (h >> 58) as usize % USED_MARK_SLOTS;
         if let Some(Some((p, at))) = self.used_marks.get(slot)
             && *p == key
             && now.saturating_duration_since(*at) < USED_MARK_INTERVAL
